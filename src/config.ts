@@ -1,0 +1,267 @@
+// Options and environment -> one validated, frozen configuration. Invalid input throws ConfigError.
+import { ConfigError } from './errors.js';
+
+export type SchemaInitPolicy = 'log' | 'strict' | 'off';
+
+export interface RetryOptions {
+  /** Retries after the first attempt (so 3 means up to 4 attempts). */
+  maxRetries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface ManagerOptions {
+  /** Primary database URL; else DATABASE_URL. Required. */
+  databaseUrl?: string;
+  /** Read replica URL; else READ_REPLICA_URL. Optional. */
+  readReplicaUrl?: string;
+  /** Connections kept open per pool; else DB_MIN_CONNECTIONS (2). */
+  minConnections?: number;
+  /** Upper bound of connections per pool; else DB_MAX_CONNECTIONS (20). */
+  maxConnections?: number;
+  /** Attach the in-process monitor and the OpenTelemetry tracker; else MONITORING_ENABLED (true). */
+  monitoringEnabled?: boolean;
+  /** A query at or above this duration is slow; else SLOW_QUERY_THRESHOLD_MS (1000). */
+  slowQueryThresholdMs?: number;
+  /** Default acquisition timeout in seconds; else CONNECTION_TIMEOUT_SECONDS (30). */
+  connectionTimeoutSeconds?: number;
+  /** Server-side statement_timeout in ms, 0 = none; else DB_STATEMENT_TIMEOUT_MS (0). */
+  statementTimeoutMs?: number;
+  /**
+   * Client-side deadline for one query in ms, 0 = none; else DB_QUERY_TIMEOUT_MS. Defaults to
+   * statementTimeoutMs + 1000 when a statement timeout is set, so the server's 57014 normally
+   * arrives first and this only fires when the network or the server is gone.
+   */
+  queryTimeoutMs?: number;
+  /** Idle connections above the minimum close after this many ms (10000). */
+  idleTimeoutMs?: number;
+  /** A lease held longer than this is reported as a leak, with the borrower's stack; 0 = off; else DB_LEAK_DETECTION_THRESHOLD_MS (300000). */
+  leakDetectionThresholdMs?: number;
+  /** application_name sent to the server (otel-pg-manager). */
+  applicationName?: string;
+  poolNames?: { primary?: string; replica?: string };
+  retry?: RetryOptions;
+  /** What a failing migration does at start-up; else DB_SCHEMA_INIT ('log'). */
+  schemaInit?: SchemaInitPolicy;
+  /** Folder of NNN_name.sql files; defaults to the package's own migrations/. */
+  migrationsDir?: string;
+  /** Where environment variables are read from (process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface DatabaseTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** A function, so that no enumerable property of any object ever holds the password. */
+  readonly password: (() => string) | undefined;
+  readonly ssl: false | { rejectUnauthorized: boolean };
+  /** The URL with the password replaced, safe to show. */
+  readonly redactedUrl: string;
+}
+
+export interface ManagerConfig {
+  readonly primary: DatabaseTarget;
+  readonly replica: DatabaseTarget | undefined;
+  readonly minConnections: number;
+  readonly maxConnections: number;
+  readonly monitoringEnabled: boolean;
+  readonly slowQueryThresholdMs: number;
+  readonly connectionTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly leakDetectionThresholdMs: number;
+  readonly applicationName: string;
+  readonly poolNames: { readonly primary: string; readonly replica: string };
+  readonly retry: Required<RetryOptions>;
+  readonly schemaInit: SchemaInitPolicy;
+  readonly migrationsDir: string | undefined;
+}
+
+type Raw = { value: unknown; field: string } | undefined;
+
+/** Option first, then the environment variable; the field name is whichever supplied the value. */
+function pick(option: unknown, optionName: string, env: ManagerOptions['env'], envName: string | undefined): Raw {
+  if (option !== undefined) return { value: option, field: optionName };
+  if (!envName) return undefined;
+  const fromEnv = env?.[envName];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return { value: fromEnv.trim(), field: envName };
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `"${value.slice(0, 40)}"` : String(value);
+}
+
+function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: number; positive?: boolean }): number {
+  if (!raw) return fallback;
+  const { value, field } = raw;
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(value)) n = Number(value);
+  else throw new ConfigError(field, `must be a number, got ${describe(value)}`);
+  if (!Number.isFinite(n)) throw new ConfigError(field, `must be a finite number, got ${describe(value)}`);
+  if (n < 0) throw new ConfigError(field, `must not be negative, got ${n}`);
+  if (rules.integer && !Number.isInteger(n)) throw new ConfigError(field, `must be a whole number, got ${n}`);
+  if (rules.positive && n === 0) throw new ConfigError(field, 'must be greater than 0');
+  if (rules.min !== undefined && n < rules.min) throw new ConfigError(field, `must be at least ${rules.min}, got ${n}`);
+  return n;
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+function toBoolean(raw: Raw, fallback: boolean): boolean {
+  if (!raw) return fallback;
+  const { value, field } = raw;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    const word = value.toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+  }
+  throw new ConfigError(field, `must be one of true/false/1/0/yes/no/on/off, got ${describe(value)}`);
+}
+
+function toChoice<T extends string>(raw: Raw, fallback: T, choices: readonly T[]): T {
+  if (!raw) return fallback;
+  if (typeof raw.value === 'string' && (choices as readonly string[]).includes(raw.value)) return raw.value as T;
+  throw new ConfigError(raw.field, `must be one of ${choices.join(', ')}, got ${describe(raw.value)}`);
+}
+
+function toName(raw: Raw, fallback: string): string {
+  if (!raw) return fallback;
+  if (typeof raw.value === 'string' && raw.value.trim() !== '') return raw.value.trim();
+  throw new ConfigError(raw.field, 'must be a non-empty string');
+}
+
+const SSL_MODES: Record<string, DatabaseTarget['ssl']> = {
+  disable: false,
+  // pg has no "try TLS, fall back to plain"; these mean "no TLS" here, as the weakest reading of libpq.
+  allow: false,
+  prefer: false,
+  require: { rejectUnauthorized: true },
+  'verify-ca': { rejectUnauthorized: true },
+  'verify-full': { rejectUnauthorized: true },
+  // Explicit opt-out of certificate checks, as pg-connection-string names it.
+  'no-verify': { rejectUnauthorized: false },
+};
+
+/**
+ * Parses a postgres URL ourselves so pg receives separate fields: pg keeps `connectionString`
+ * as an enumerable option, which util.inspect and JSON.stringify would print with the password.
+ * No message here ever includes the URL.
+ */
+export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ConfigError(field, 'is required: set it to postgresql://user:password@host:5432/database');
+  }
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigError(field, 'is not a valid URL (expected postgresql://user:password@host:5432/database)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(field, `must use the postgresql:// scheme, not ${url.protocol.slice(0, 20)}//`);
+  }
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigError(field, `has a badly percent-encoded ${what}`);
+    }
+  };
+  const params = url.searchParams;
+  const host = decode(params.get('host') ?? url.hostname, 'host').replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw new ConfigError(field, 'has no host');
+  const port = url.port ? Number(url.port) : 5432;
+  const database = decode(url.pathname.replace(/^\//, ''), 'database name');
+  if (!database) throw new ConfigError(field, 'has no database name (the path after the host)');
+  if (database.includes('/')) throw new ConfigError(field, 'has a database name containing "/"');
+  const user = decode(url.username, 'user name');
+  if (!user) throw new ConfigError(field, 'has no user name');
+  const secret = url.password ? decode(url.password, 'password') : undefined;
+  for (const key of params.keys()) {
+    if (key !== 'sslmode' && key !== 'host') {
+      throw new ConfigError(field, `has an unsupported query parameter "${key.slice(0, 40)}" (supported: sslmode, host)`);
+    }
+  }
+  const sslmode = params.get('sslmode') ?? 'disable';
+  const ssl = SSL_MODES[sslmode];
+  if (ssl === undefined) {
+    throw new ConfigError(field, `has an unknown sslmode; use one of ${Object.keys(SSL_MODES).join(', ')}`);
+  }
+  const redacted = new URL(url.toString());
+  if (redacted.password) redacted.password = '*****';
+  return Object.freeze({
+    host,
+    port,
+    database,
+    user,
+    password: secret === undefined ? undefined : () => secret,
+    ssl,
+    redactedUrl: redacted.toString(),
+  });
+}
+
+export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
+  const env = options.env ?? process.env;
+  const primaryRaw = pick(options.databaseUrl, 'databaseUrl', env, 'DATABASE_URL');
+  const primary = parseDatabaseUrl(primaryRaw?.value, primaryRaw?.field ?? 'DATABASE_URL');
+  const replicaRaw = pick(options.readReplicaUrl, 'readReplicaUrl', env, 'READ_REPLICA_URL');
+  const replica = replicaRaw ? parseDatabaseUrl(replicaRaw.value, replicaRaw.field) : undefined;
+
+  const minRaw = pick(options.minConnections, 'minConnections', env, 'DB_MIN_CONNECTIONS');
+  const maxRaw = pick(options.maxConnections, 'maxConnections', env, 'DB_MAX_CONNECTIONS');
+  const minConnections = toNumber(minRaw, 2, { integer: true });
+  const maxConnections = toNumber(maxRaw, 20, { integer: true, min: 1 });
+  if (minConnections > maxConnections) {
+    throw new ConfigError(
+      minRaw?.field ?? 'DB_MIN_CONNECTIONS',
+      `must not exceed ${maxRaw?.field ?? 'DB_MAX_CONNECTIONS'} (${minConnections} > ${maxConnections})`,
+    );
+  }
+
+  const statementTimeoutMs = toNumber(pick(options.statementTimeoutMs, 'statementTimeoutMs', env, 'DB_STATEMENT_TIMEOUT_MS'), 0, { integer: true });
+  const retry = options.retry ?? {};
+  const poolNames = options.poolNames ?? {};
+
+  return Object.freeze({
+    primary,
+    replica,
+    minConnections,
+    maxConnections,
+    monitoringEnabled: toBoolean(pick(options.monitoringEnabled, 'monitoringEnabled', env, 'MONITORING_ENABLED'), true),
+    slowQueryThresholdMs: toNumber(pick(options.slowQueryThresholdMs, 'slowQueryThresholdMs', env, 'SLOW_QUERY_THRESHOLD_MS'), 1000, {}),
+    connectionTimeoutMs: Math.round(
+      toNumber(pick(options.connectionTimeoutSeconds, 'connectionTimeoutSeconds', env, 'CONNECTION_TIMEOUT_SECONDS'), 30, { positive: true }) * 1000,
+    ),
+    statementTimeoutMs,
+    queryTimeoutMs: toNumber(
+      pick(options.queryTimeoutMs, 'queryTimeoutMs', env, 'DB_QUERY_TIMEOUT_MS'),
+      statementTimeoutMs > 0 ? statementTimeoutMs + 1000 : 0,
+      { integer: true },
+    ),
+    idleTimeoutMs: toNumber(pick(options.idleTimeoutMs, 'idleTimeoutMs', env, undefined), 10_000, { integer: true }),
+    leakDetectionThresholdMs: toNumber(
+      pick(options.leakDetectionThresholdMs, 'leakDetectionThresholdMs', env, 'DB_LEAK_DETECTION_THRESHOLD_MS'),
+      300_000,
+      { integer: true },
+    ),
+    applicationName: toName(pick(options.applicationName, 'applicationName', env, undefined), 'otel-pg-manager'),
+    poolNames: Object.freeze({
+      primary: toName(pick(poolNames.primary, 'poolNames.primary', env, undefined), 'primary'),
+      replica: toName(pick(poolNames.replica, 'poolNames.replica', env, undefined), 'replica'),
+    }),
+    retry: Object.freeze({
+      maxRetries: toNumber(pick(retry.maxRetries, 'retry.maxRetries', env, undefined), 3, { integer: true }),
+      baseDelayMs: toNumber(pick(retry.baseDelayMs, 'retry.baseDelayMs', env, undefined), 100, {}),
+      maxDelayMs: toNumber(pick(retry.maxDelayMs, 'retry.maxDelayMs', env, undefined), 2000, {}),
+    }),
+    schemaInit: toChoice(pick(options.schemaInit, 'schemaInit', env, 'DB_SCHEMA_INIT'), 'log', ['log', 'strict', 'off'] as const),
+    migrationsDir: options.migrationsDir === undefined ? undefined : toName({ value: options.migrationsDir, field: 'migrationsDir' }, ''),
+  });
+}

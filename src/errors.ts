@@ -1,0 +1,130 @@
+// The package's error classes: each has a stable `code` and a message that says what happened and what to do.
+
+export type PgManagerErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONNECTION_TIMEOUT'
+  | 'RETRY_EXHAUSTED'
+  | 'MIGRATION_FAILED'
+  | 'MANAGER_CLOSED'
+  | 'LEASE_RELEASED'
+  | 'TRANSACTION_ROLLED_BACK';
+
+export abstract class PgManagerError extends Error {
+  abstract readonly code: PgManagerErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Invalid configuration. `field` is the option or environment variable; the value itself is never echoed. */
+export class ConfigError extends PgManagerError {
+  readonly code = 'CONFIG_INVALID';
+
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`Invalid configuration for ${field}: ${problem}`);
+  }
+}
+
+export interface PoolCounts {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/** No connection could be had within the acquisition timeout. */
+export class ConnectionTimeoutError extends PgManagerError {
+  readonly code = 'CONNECTION_TIMEOUT';
+
+  constructor(
+    readonly poolName: string,
+    readonly timeoutMs: number,
+    readonly counts: PoolCounts,
+    readonly max: number,
+    cause?: unknown,
+  ) {
+    const active = counts.total - counts.idle;
+    const reason =
+      cause instanceof Error
+        ? `the last attempt to open a connection failed: ${cause.message}. Check that the server is reachable`
+        : 'all connections were in use. Release leases sooner, raise DB_MAX_CONNECTIONS or the timeout';
+    super(
+      `Pool "${poolName}" gave no connection within ${timeoutMs} ms ` +
+        `(total=${counts.total}, active=${active}, idle=${counts.idle}, waiting=${counts.waiting}, max=${max}); ${reason}.`,
+      { cause },
+    );
+  }
+}
+
+/** A retryable failure persisted through every attempt; `cause` is the last error. */
+export class RetryExhaustedError extends PgManagerError {
+  readonly code = 'RETRY_EXHAUSTED';
+
+  constructor(
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    const last = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `Gave up after ${attempts} attempts; the last failure was: ${last}. ` +
+        'The database may be down, restarting or out of connection slots.',
+      { cause },
+    );
+  }
+}
+
+export interface MigrationFailure {
+  file: string;
+  sqlstate?: string;
+  position?: number;
+}
+
+/** A migration could not be applied (nothing of it remains), or an applied file was changed afterwards. */
+export class MigrationError extends PgManagerError {
+  readonly code = 'MIGRATION_FAILED';
+  readonly file: string;
+  readonly sqlstate: string | undefined;
+  readonly position: number | undefined;
+
+  constructor(failure: MigrationFailure, detail: string, cause?: unknown) {
+    const where = [
+      failure.sqlstate ? `SQLSTATE ${failure.sqlstate}` : undefined,
+      failure.position !== undefined ? `at character ${failure.position}` : undefined,
+    ].filter(Boolean);
+    super(`Migration ${failure.file} failed${where.length ? ` (${where.join(', ')})` : ''}: ${detail}`, { cause });
+    this.file = failure.file;
+    this.sqlstate = failure.sqlstate;
+    this.position = failure.position;
+  }
+}
+
+/** The manager was closed (or is closing) before this call could be served. */
+export class ManagerClosedError extends PgManagerError {
+  readonly code = 'MANAGER_CLOSED';
+
+  constructor() {
+    super('The PostgresManager is closed or closing; no new work is accepted. Create a new manager to continue.');
+  }
+}
+
+/** A lease's client was used after the lease was released. */
+export class LeaseReleasedError extends PgManagerError {
+  readonly code = 'LEASE_RELEASED';
+
+  constructor(poolName: string) {
+    super(`This connection lease from pool "${poolName}" was already released; acquire a new one.`);
+  }
+}
+
+/** COMMIT answered with ROLLBACK: an earlier statement of the transaction had failed, so nothing was saved. */
+export class TransactionRolledBackError extends PgManagerError {
+  readonly code = 'TRANSACTION_ROLLED_BACK';
+
+  constructor() {
+    super('The transaction was rolled back by the server at COMMIT (an earlier statement failed); no change was saved.');
+  }
+}

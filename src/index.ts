@@ -1,0 +1,38 @@
+// Public exports of otel-pg-manager.
+export { PostgresManager } from './manager.js';
+export type {
+  CloseOptions,
+  ConnectionOptions,
+  CreateOptions,
+  IsolationLevel,
+  PoolMetrics,
+  PoolState,
+  QueryOptions,
+  TransactionOptions,
+} from './manager.js';
+export { resolveConfig, parseDatabaseUrl } from './config.js';
+export type { ManagerConfig, ManagerOptions, RetryOptions, SchemaInitPolicy, DatabaseTarget } from './config.js';
+export {
+  PgManagerError,
+  ConfigError,
+  ConnectionTimeoutError,
+  RetryExhaustedError,
+  MigrationError,
+  ManagerClosedError,
+  LeaseReleasedError,
+  TransactionRolledBackError,
+} from './errors.js';
+export type { PgManagerErrorCode, PoolCounts, MigrationFailure } from './errors.js';
+export { Lease } from './pool/lease.js';
+export { classifyError, backoffDelay } from './query/retry.js';
+export type { RetryDecision, FailurePhase } from './query/retry.js';
+export type {
+  PoolTracker,
+  TrackedPool,
+  PoolRole,
+  PoolCountsSnapshot,
+  QueryEvent,
+  RetryEvent,
+  LeakEvent,
+  Logger,
+} from './telemetry/tracker.js';

@@ -1,0 +1,373 @@
+// PostgresManager: the public face. Wires pools, retries and trackers; knows nothing of OpenTelemetry.
+import type pg from 'pg';
+import { inspect } from 'node:util';
+import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
+import { ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
+import type { Lease } from './pool/lease.js';
+import { ManagedPool } from './pool/managed-pool.js';
+import { backoffDelay, classifyError, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
+import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
+
+export interface ConnectionOptions {
+  /** Acquisition timeout for this call; defaults to CONNECTION_TIMEOUT_SECONDS. */
+  timeoutMs?: number;
+  /** Route to the replica when one is configured and reachable. */
+  readOnly?: boolean;
+}
+
+export interface QueryOptions extends ConnectionOptions {
+  /**
+   * The statement may safely run twice (a read, an upsert, an insert guarded by a unique key).
+   * Only then is it re-sent after the connection was lost mid-statement.
+   */
+  idempotent?: boolean;
+}
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+export interface TransactionOptions {
+  timeoutMs?: number;
+  isolationLevel?: IsolationLevel;
+}
+
+export interface CloseOptions {
+  /** How long in-flight work may take before its connections are destroyed (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface PoolState {
+  name: string;
+  role: 'primary' | 'replica';
+  total: number;
+  idle: number;
+  used: number;
+  waiting: number;
+  max: number;
+  min: number;
+}
+
+export interface PoolMetrics {
+  pools: { primary: PoolState; replica?: PoolState };
+  replicaAvailable: boolean | null;
+}
+
+export interface CreateOptions extends ManagerOptions {
+  /** Where warnings go (console by default). Messages never contain passwords or parameter values. */
+  logger?: Logger;
+}
+
+/** SQLSTATEs after which a whole transaction callback is run again. */
+const TRANSACTION_RETRY_STATES = new Set(['40001', '40P01']);
+/** After a replica fails to connect, reads go to the primary for this long before the replica is tried again. */
+const REPLICA_COOLDOWN_MS = 5000;
+
+const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
+
+export class PostgresManager {
+  readonly config: ManagerConfig;
+  private readonly primary: ManagedPool;
+  private readonly replica: ManagedPool | undefined;
+  private readonly trackers: TrackerFanout;
+  private readonly logger: Logger;
+  private replicaDownUntil = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(config: ManagerConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+    this.trackers = new TrackerFanout(logger);
+    const common = {
+      min: config.minConnections,
+      max: config.maxConnections,
+      idleTimeoutMs: config.idleTimeoutMs,
+      connectionTimeoutMs: config.connectionTimeoutMs,
+      statementTimeoutMs: config.statementTimeoutMs,
+      queryTimeoutMs: config.queryTimeoutMs,
+      applicationName: config.applicationName,
+      leakDetectionThresholdMs: config.leakDetectionThresholdMs,
+      trackers: this.trackers,
+      logger,
+    };
+    this.primary = new ManagedPool({ ...common, name: config.poolNames.primary, role: 'primary', target: config.primary });
+    this.replica = config.replica
+      ? new ManagedPool({ ...common, name: config.poolNames.replica, role: 'replica', target: config.replica })
+      : undefined;
+  }
+
+  /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
+  static async create(options: CreateOptions = {}): Promise<PostgresManager> {
+    const { logger, ...managerOptions } = options;
+    const manager = new PostgresManager(resolveConfig(managerOptions), logger ?? consoleLogger);
+    try {
+      await manager.warmUp(manager.primary);
+    } catch (error) {
+      await manager.close({ timeoutMs: 1000 });
+      throw error;
+    }
+    if (manager.replica) {
+      await manager.warmUp(manager.replica).catch((error: unknown) => {
+        manager.markReplicaDown(error);
+      });
+    }
+    return manager;
+  }
+
+  /** Opens the minimum number of connections (at least one, which proves the server answers). */
+  private async warmUp(pool: ManagedPool): Promise<void> {
+    const leases = await Promise.allSettled(
+      Array.from({ length: Math.max(1, pool.min) }, () => this.acquireWithRetry(pool, pool.defaultTimeoutMs, undefined)),
+    );
+    for (const result of leases) if (result.status === 'fulfilled') result.value.release();
+    const failure = leases.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+
+  /** Adds a tracker; it is told about the existing pools at once. */
+  addTracker(tracker: PoolTracker): void {
+    this.trackers.add(tracker, this.pools());
+  }
+
+  private pools(): ManagedPool[] {
+    return this.replica ? [this.primary, this.replica] : [this.primary];
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new ManagerClosedError();
+  }
+
+  private readPool(): ManagedPool {
+    return this.replica && performance.now() >= this.replicaDownUntil ? this.replica : this.primary;
+  }
+
+  private markReplicaDown(error: unknown): void {
+    const wasUp = performance.now() >= this.replicaDownUntil;
+    this.replicaDownUntil = performance.now() + REPLICA_COOLDOWN_MS;
+    if (wasUp) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.logger.warn(`otel-pg-manager: replica unreachable (${reason}); reads go to the primary for ${REPLICA_COOLDOWN_MS / 1000} s`);
+    }
+  }
+
+  private borrower(from: (...args: never[]) => unknown): { stack?: string } | undefined {
+    if (!this.primary.leakDetectionEnabled) return undefined;
+    // The stack is captured now (cheap) and formatted only if a leak is ever reported.
+    const holder: { stack?: string } = {};
+    Error.captureStackTrace(holder, from);
+    return holder;
+  }
+
+  /**
+   * A connection lease. Release it with `release()` or `await using`; releasing twice is harmless.
+   * Throws ConnectionTimeoutError when none is free within the timeout.
+   */
+  async getConnection(options: ConnectionOptions = {}): Promise<Lease> {
+    this.assertOpen();
+    const borrower = this.borrower(this.getConnection);
+    const pool = options.readOnly ? this.readPool() : this.primary;
+    try {
+      return await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs, borrower);
+    } catch (error) {
+      if (pool === this.replica && classifyError(error, 'acquire') === 'retry') {
+        this.markReplicaDown(error);
+        return this.primary.acquire(options.timeoutMs ?? this.primary.defaultTimeoutMs, borrower);
+      }
+      throw error;
+    }
+  }
+
+  /** Runs `fn` with a connection and always releases it, destroying it if `fn` broke it. */
+  async withConnection<T>(fn: (client: pg.PoolClient) => Promise<T>, options: ConnectionOptions = {}): Promise<T> {
+    const lease = await this.getConnection(options);
+    try {
+      const value = await fn(lease.client);
+      lease.release();
+      return value;
+    } catch (error) {
+      lease.release(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs one statement with retries: failures before the statement reached the server, and
+   * statements the server rejected as a whole, are retried with full-jitter backoff. A statement
+   * whose connection was lost after sending is retried only when `readOnly` or `idempotent`.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: readonly unknown[],
+    options: QueryOptions = {},
+  ): Promise<pg.QueryResult<R>> {
+    this.assertOpen();
+    if (typeof sql !== 'string') throw new TypeError('query text must be a string');
+    const startTime = performance.now();
+    const context = this.trackers.size > 0 ? this.trackers.captureContext() : undefined;
+    const borrower = this.borrower(this.query);
+    const retriesUnsent = options.readOnly === true || options.idempotent === true;
+    const { maxRetries } = this.config.retry;
+    for (let attempt = 1; ; attempt++) {
+      const pool = options.readOnly ? this.readPool() : this.primary;
+      let phase: FailurePhase = 'acquire';
+      let lease: Lease | undefined;
+      try {
+        lease = await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs, borrower);
+        phase = 'execute';
+        const result = await lease.client.query<R>(sql, params as unknown[] | undefined);
+        lease.release();
+        this.reportQuery(pool, sql, startTime, undefined, result.rowCount, attempt, context);
+        return result;
+      } catch (error) {
+        lease?.release(error);
+        const decision = classifyError(error, phase);
+        const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && retriesUnsent);
+        if (retryable && pool === this.replica && phase === 'acquire') {
+          // A replica that cannot be reached is not waited for: the next attempt goes to the primary.
+          this.markReplicaDown(error);
+          continue;
+        }
+        if (!retryable || attempt > maxRetries || this.closing) {
+          this.reportQuery(pool, sql, startTime, error, null, attempt, context);
+          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : error;
+        }
+        const delayMs = backoffDelay(attempt - 1, this.config.retry);
+        this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  private reportQuery(
+    pool: ManagedPool,
+    sql: string,
+    startTime: number,
+    error: unknown,
+    rowCount: number | null,
+    attempts: number,
+    context: unknown,
+  ): void {
+    if (this.trackers.size === 0) return;
+    this.trackers.queryFinished({
+      pool,
+      sql,
+      startTime,
+      durationSeconds: (performance.now() - startTime) / 1000,
+      error,
+      sqlstate: error === undefined ? undefined : sqlstateOf(error),
+      rowCount,
+      attempts,
+      context,
+    });
+  }
+
+  /** `query` with `readOnly: true`: on the replica when one is configured and reachable, else the primary. */
+  read<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: readonly unknown[],
+    options: Omit<QueryOptions, 'readOnly'> = {},
+  ): Promise<pg.QueryResult<R>> {
+    return this.query<R>(sql, params, { ...options, readOnly: true });
+  }
+
+  /**
+   * BEGIN, `fn(client)`, COMMIT on one primary connection; ROLLBACK on any error. On a
+   * serialization failure or deadlock (40001, 40P01) the whole callback runs again, with backoff,
+   * up to `retry.maxRetries` times, so `fn` must be safe to re-run. A COMMIT that the server
+   * answers with ROLLBACK throws TransactionRolledBackError.
+   */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.assertOpen();
+    const begin = options.isolationLevel ? `BEGIN ISOLATION LEVEL ${options.isolationLevel.toUpperCase()}` : 'BEGIN';
+    const borrower = this.borrower(this.transaction);
+    const { maxRetries } = this.config.retry;
+    for (let attempt = 1; ; attempt++) {
+      const lease = await this.acquireWithRetry(this.primary, options.timeoutMs ?? this.primary.defaultTimeoutMs, borrower);
+      const client = lease.client;
+      try {
+        await client.query(begin);
+        const value = await fn(client);
+        const commit = await client.query('COMMIT');
+        if (commit.command === 'ROLLBACK') throw new TransactionRolledBackError();
+        lease.release();
+        return value;
+      } catch (error) {
+        const status = client.getTransactionStatus();
+        if (status === 'T' || status === 'E') await client.query('ROLLBACK').catch(() => undefined);
+        lease.release(error);
+        const state = sqlstateOf(error);
+        if (!state || !TRANSACTION_RETRY_STATES.has(state)) throw error;
+        if (attempt > maxRetries || this.closing) throw new RetryExhaustedError(attempt, error);
+        const delayMs = backoffDelay(attempt - 1, this.config.retry);
+        this.trackers.retried({ pool: this.primary, attempt, error, sqlstate: state, delayMs });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** Acquisition with the same retry rules as `query` (nothing was sent yet, so failures may be retried). */
+  private async acquireWithRetry(pool: ManagedPool, timeoutMs: number, borrower: { stack?: string } | undefined): Promise<Lease> {
+    const { maxRetries } = this.config.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await pool.acquire(timeoutMs, borrower);
+      } catch (error) {
+        if (classifyError(error, 'acquire') !== 'retry' || this.closing) throw error;
+        if (attempt > maxRetries) throw new RetryExhaustedError(attempt, error);
+        const delayMs = backoffDelay(attempt - 1, this.config.retry);
+        this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** A JSON-serializable snapshot of the pools. */
+  getPoolMetrics(): PoolMetrics {
+    const state = (pool: ManagedPool): PoolState => {
+      const counts = pool.counts();
+      return {
+        name: pool.name,
+        role: pool.role,
+        total: counts.total,
+        idle: counts.idle,
+        used: counts.total - counts.idle,
+        waiting: counts.waiting,
+        max: pool.max,
+        min: pool.min,
+      };
+    };
+    return {
+      pools: this.replica ? { primary: state(this.primary), replica: state(this.replica) } : { primary: state(this.primary) },
+      replicaAvailable: this.replica ? performance.now() >= this.replicaDownUntil : null,
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /**
+   * Stops new work (ManagerClosedError), rejects queued callers, lets in-flight work finish until
+   * the deadline, destroys what is still held, and closes the trackers. Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeoutMs ?? 10_000);
+    return this.closing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    const forced = await Promise.all(this.pools().map((pool) => pool.close(timeoutMs)));
+    const destroyed = forced.reduce((a, b) => a + b, 0);
+    if (destroyed > 0) {
+      this.logger.warn(`otel-pg-manager: closed ${destroyed} connection(s) still leased after ${timeoutMs} ms at shutdown`);
+    }
+    await this.trackers.close(Math.min(timeoutMs, 5000));
+  }
+
+  [inspect.custom](): string {
+    const replica = this.config.replica ? `, replica=${this.config.replica.redactedUrl}` : '';
+    return `PostgresManager { primary=${this.config.primary.redactedUrl}${replica}, closed=${this.isClosed} }`;
+  }
+
+  toJSON(): PoolMetrics {
+    return this.getPoolMetrics();
+  }
+}

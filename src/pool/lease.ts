@@ -1,0 +1,82 @@
+// A checked-out connection: released exactly once, destroyed when broken, swept for leaks.
+import type pg from 'pg';
+import { LeaseReleasedError } from '../errors.js';
+import { isConnectionBroken } from '../query/retry.js';
+
+/** Marks a client whose connection reported an 'error' event; it must never be reused. */
+export const BROKEN = Symbol('otel-pg-manager.broken');
+
+export interface BrokenMarked {
+  [BROKEN]?: boolean;
+}
+
+/** What a lease needs from its pool: where to report its end. */
+export interface LeaseOwner {
+  readonly name: string;
+  leaseEnded(lease: Lease, destroyed: boolean): void;
+}
+
+let nextLeaseId = 1;
+
+export class Lease implements AsyncDisposable {
+  readonly id = nextLeaseId++;
+  /** performance.now() at acquisition. */
+  readonly acquiredAt: number;
+  /** Set when leak detection is on: holds the borrower's stack, formatted only if a leak is reported. */
+  readonly borrower: { stack?: string } | undefined;
+  leakReported = false;
+  private released = false;
+
+  constructor(
+    private readonly owner: LeaseOwner,
+    private readonly pgClient: pg.PoolClient,
+    private readonly done: (destroy?: boolean | Error) => void,
+    acquiredAt: number,
+    borrower: { stack?: string } | undefined,
+  ) {
+    this.acquiredAt = acquiredAt;
+    this.borrower = borrower;
+  }
+
+  /** The pg client. Reading it after release throws, so a released connection is not used by mistake. */
+  get client(): pg.PoolClient {
+    if (this.released) throw new LeaseReleasedError(this.owner.name);
+    return this.pgClient;
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /**
+   * Gives the connection back. Idempotent. The connection is destroyed instead of reused when it
+   * broke, when `error` says the connection is gone, or when it is still inside a transaction
+   * (its state would leak into the next borrower).
+   */
+  release(error?: unknown): void {
+    if (this.released) return;
+    this.released = true;
+    const client = this.pgClient as pg.PoolClient & BrokenMarked;
+    const txStatus = client.getTransactionStatus?.();
+    const destroy =
+      client[BROKEN] === true ||
+      (error !== undefined && isConnectionBroken(error)) ||
+      txStatus === 'T' ||
+      txStatus === 'E';
+    this.done(destroy || undefined);
+    this.owner.leaseEnded(this, destroy);
+  }
+
+  /** Closes the connection whatever its state: for shutdown past its deadline. */
+  destroy(): void {
+    if (this.released) return;
+    this.released = true;
+    this.done(true);
+    this.owner.leaseEnded(this, true);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,223 @@
+// One pg.Pool with its name and role: timed acquisition in pg-pool's own queue, error listeners for
+// every client's whole life, late arrivals released, leases swept for leaks.
+import pg from 'pg';
+import type { DatabaseTarget } from '../config.js';
+import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
+import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
+import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
+
+export interface ManagedPoolOptions {
+  name: string;
+  role: PoolRole;
+  target: DatabaseTarget;
+  min: number;
+  max: number;
+  idleTimeoutMs: number;
+  connectionTimeoutMs: number;
+  statementTimeoutMs: number;
+  queryTimeoutMs: number;
+  applicationName: string;
+  leakDetectionThresholdMs: number;
+  trackers: TrackerFanout;
+  logger: Logger;
+}
+
+interface Waiter {
+  abandoned: boolean;
+  reject(error: Error): void;
+}
+
+/** A pg Client that remembers when it was constructed, which pg-pool does right before connecting it. */
+class TimedClient extends pg.Client {
+  readonly constructedAt = performance.now();
+}
+
+// pg-pool (pinned at 3.14) reports both of its acquisition timeouts as plain Errors with no code.
+const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
+const CONNECT_TIMEOUT_MESSAGE = 'Connection terminated due to connection timeout';
+
+function isPoolTimeout(error: Error): boolean {
+  return error.message === QUEUE_TIMEOUT_MESSAGE || error.message === CONNECT_TIMEOUT_MESSAGE;
+}
+
+export class ManagedPool implements TrackedPool, LeaseOwner {
+  readonly name: string;
+  readonly role: PoolRole;
+  readonly max: number;
+  readonly min: number;
+  readonly server: TrackedPool['server'];
+  readonly defaultTimeoutMs: number;
+  private readonly pool: pg.Pool;
+  private readonly trackers: TrackerFanout;
+  private readonly logger: Logger;
+  private readonly active = new Set<Lease>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly leakThresholdMs: number;
+  private lastConnectFailure: { error: Error; at: number } | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private ending: Promise<void> | undefined;
+
+  constructor(options: ManagedPoolOptions) {
+    const { target } = options;
+    this.name = options.name;
+    this.role = options.role;
+    this.max = options.max;
+    this.min = options.min;
+    this.server = { address: target.host, port: target.port, database: target.database };
+    this.defaultTimeoutMs = options.connectionTimeoutMs;
+    this.trackers = options.trackers;
+    this.logger = options.logger;
+    this.leakThresholdMs = options.leakDetectionThresholdMs;
+    this.pool = new pg.Pool({
+      Client: TimedClient,
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      user: target.user,
+      password: target.password,
+      ssl: target.ssl,
+      max: options.max,
+      min: options.min,
+      idleTimeoutMillis: options.idleTimeoutMs,
+      connectionTimeoutMillis: options.connectionTimeoutMs,
+      application_name: options.applicationName,
+      // Without keepalive a half-open connection to a vanished server is only noticed after hours.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
+      ...(options.queryTimeoutMs > 0 ? { query_timeout: options.queryTimeoutMs } : {}),
+    });
+    this.pool.on('connect', (client) => this.onConnect(client as unknown as TimedClient));
+    // pg-pool has already removed the idle client that failed; this only keeps the process alive.
+    this.pool.on('error', (error) => {
+      this.logger.warn(`otel-pg-manager: pool "${this.name}" dropped an idle connection: ${error.message}`);
+    });
+    if (this.leakThresholdMs > 0) {
+      const every = Math.min(5000, Math.max(10, Math.floor(this.leakThresholdMs / 2)));
+      this.sweepTimer = setInterval(() => this.sweepLeaks(), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  private onConnect(client: TimedClient & BrokenMarked): void {
+    // node-postgres crashes the process on an 'error' event nobody listens to, and pg-pool only
+    // listens while the client is idle. This listener stays for the client's whole life.
+    client.on('error', () => {
+      client[BROKEN] = true;
+    });
+    this.lastConnectFailure = undefined;
+    this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
+  }
+
+  counts(): PoolCountsSnapshot {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  get leasesHeld(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Waits in pg-pool's own queue for at most `timeoutMs`. pg-pool arms its timer from
+   * `connectionTimeoutMillis` at the moment connect() is called, so setting it per call gives
+   * per-call timeouts without a second timer of our own.
+   */
+  acquire(timeoutMs: number, borrower?: { stack?: string }): Promise<Lease> {
+    if (this.ending) return Promise.reject(new ManagerClosedError());
+    return new Promise<Lease>((resolve, reject) => {
+      const start = performance.now();
+      const waiter: Waiter = { abandoned: false, reject };
+      this.waiters.add(waiter);
+      this.pool.options.connectionTimeoutMillis = timeoutMs;
+      this.pool.connect((error, client, done) => {
+        this.waiters.delete(waiter);
+        if (waiter.abandoned) {
+          // The caller is gone (manager closed): the connection goes straight back.
+          if (client) done();
+          return;
+        }
+        const now = performance.now();
+        const waitSeconds = (now - start) / 1000;
+        if (error || !client) {
+          reject(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds));
+          return;
+        }
+        const lease = new Lease(this, client, done, now, borrower);
+        this.active.add(lease);
+        this.trackers.acquired(this, waitSeconds);
+        resolve(lease);
+      });
+    });
+  }
+
+  private acquireError(error: Error, start: number, timeoutMs: number, waitSeconds: number): Error {
+    if (isPoolTimeout(error)) {
+      this.trackers.acquireTimedOut(this, waitSeconds);
+      const recentFailure =
+        this.lastConnectFailure && this.lastConnectFailure.at >= start - timeoutMs ? this.lastConnectFailure.error : undefined;
+      const cause = error.message === CONNECT_TIMEOUT_MESSAGE ? error : recentFailure;
+      return new ConnectionTimeoutError(this.name, timeoutMs, this.counts(), this.max, cause);
+    }
+    this.lastConnectFailure = { error, at: performance.now() };
+    this.trackers.acquireFailed(this, waitSeconds, error);
+    return error;
+  }
+
+  leaseEnded(lease: Lease, _destroyed: boolean): void {
+    this.active.delete(lease);
+    const heldSeconds = (performance.now() - lease.acquiredAt) / 1000;
+    this.trackers.released(this, heldSeconds);
+    if (lease.leakReported) {
+      this.trackers.leakResolved({ pool: this, leaseId: lease.id, heldSeconds, stack: lease.borrower?.stack });
+    }
+  }
+
+  /** Reports each lease held past the threshold once. */
+  sweepLeaks(): void {
+    const now = performance.now();
+    for (const lease of this.active) {
+      if (now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
+    }
+  }
+
+  private reportLeak(lease: Lease, now: number): void {
+    if (lease.leakReported) return;
+    lease.leakReported = true;
+    this.trackers.leakDetected({ pool: this, leaseId: lease.id, heldSeconds: (now - lease.acquiredAt) / 1000, stack: lease.borrower?.stack });
+  }
+
+  get leakDetectionEnabled(): boolean {
+    return this.leakThresholdMs > 0;
+  }
+
+  /**
+   * Stops new work, rejects queued callers (pg-pool would leave them waiting forever), lets
+   * in-flight leases finish until the deadline, then destroys what is still held.
+   * Resolves with the number of leases that had to be destroyed.
+   */
+  async close(timeoutMs: number): Promise<number> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const waiter of this.waiters) {
+      waiter.abandoned = true;
+      waiter.reject(new ManagerClosedError());
+    }
+    this.waiters.clear();
+    this.ending ??= this.pool.end();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.ending.then(() => 'ended' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'ended') return 0;
+    // Whatever is still held now was leaked: report it (once) and close it.
+    const stuck = [...this.active];
+    const now = performance.now();
+    for (const lease of stuck) {
+      this.reportLeak(lease, now);
+      lease.destroy();
+    }
+    await this.ending;
+    return stuck.length;
+  }
+}

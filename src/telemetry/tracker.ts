@@ -1,0 +1,221 @@
+// The PoolTracker seam: everything that happens to a pool is reported here, and only here.
+// Trackers never see pg objects; the manager never sees a telemetry library.
+
+export type PoolRole = 'primary' | 'replica';
+
+export interface PoolCountsSnapshot {
+  /** Open connections (idle + used). */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection right now. */
+  waiting: number;
+}
+
+/** What a tracker may know about a pool: its identity, its limits, and its live counts. */
+export interface TrackedPool {
+  readonly name: string;
+  readonly role: PoolRole;
+  readonly max: number;
+  readonly min: number;
+  readonly server: { readonly address: string; readonly port: number; readonly database: string };
+  /** Read at collection time; cheap, allocation-free apart from the returned object. */
+  counts(): PoolCountsSnapshot;
+}
+
+export interface QueryEvent {
+  readonly pool: TrackedPool;
+  /** The SQL text as given; trackers must normalize it before showing it anywhere. */
+  readonly sql: string;
+  /** performance.now() when the logical call began (before the first acquisition). */
+  readonly startTime: number;
+  /** Seconds for the whole logical call, retries and backoff included. */
+  readonly durationSeconds: number;
+  readonly error: unknown;
+  /** SQLSTATE of the error, when the server gave one. */
+  readonly sqlstate: string | undefined;
+  readonly rowCount: number | null;
+  /** Attempts made (1 = no retry). */
+  readonly attempts: number;
+  /** Whatever the trackers' captureContext() returned when the call began (the OpenTelemetry context). */
+  readonly context: unknown;
+}
+
+export interface RetryEvent {
+  readonly pool: TrackedPool;
+  /** The attempt that failed (1-based). */
+  readonly attempt: number;
+  readonly error: unknown;
+  readonly sqlstate: string | undefined;
+  readonly delayMs: number;
+}
+
+export interface LeakEvent {
+  readonly pool: TrackedPool;
+  /** Stable per lease, so a resolution can be matched with its detection. */
+  readonly leaseId: number;
+  /** Seconds the lease has been (or was, on resolution) held. */
+  readonly heldSeconds: number;
+  /** The borrower's stack captured at acquire, when leak detection captured one. */
+  readonly stack: string | undefined;
+}
+
+/** Every method is optional; a tracker implements what it needs. Times are in seconds. */
+export interface PoolTracker {
+  poolAdded?(pool: TrackedPool): void;
+  /** Returns an opaque value handed back in QueryEvent.context (used for span parenting). */
+  captureContext?(): unknown;
+  acquired?(pool: TrackedPool, waitSeconds: number): void;
+  acquireTimedOut?(pool: TrackedPool, waitSeconds: number): void;
+  /** Acquisition failed for another reason than the timeout (the server refused or was unreachable). */
+  acquireFailed?(pool: TrackedPool, waitSeconds: number, error: unknown): void;
+  released?(pool: TrackedPool, useSeconds: number): void;
+  connectionCreated?(pool: TrackedPool, seconds: number): void;
+  queryFinished?(event: QueryEvent): void;
+  retried?(event: RetryEvent): void;
+  leakDetected?(event: LeakEvent): void;
+  leakResolved?(event: LeakEvent): void;
+  /** Stops timers; after it the tracker receives nothing. */
+  close?(): void | Promise<void>;
+}
+
+export interface Logger {
+  warn(message: string): void;
+  info?(message: string): void;
+}
+
+type EventName = Exclude<keyof PoolTracker, 'close' | 'captureContext'>;
+
+/**
+ * Fans every event out to the registered trackers. A tracker that throws is disabled with one
+ * warning and never breaks the call that reported the event.
+ */
+export class TrackerFanout {
+  private trackers: PoolTracker[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  get size(): number {
+    return this.trackers.length;
+  }
+
+  add(tracker: PoolTracker, pools: readonly TrackedPool[]): void {
+    this.trackers = [...this.trackers, tracker];
+    for (const pool of pools) this.call(tracker, 'poolAdded', pool);
+  }
+
+  private disable(tracker: PoolTracker, method: string, error: unknown): void {
+    if (!this.trackers.includes(tracker)) return;
+    this.trackers = this.trackers.filter((t) => t !== tracker);
+    const name = tracker.constructor?.name ?? 'tracker';
+    const reason = error instanceof Error ? error.message : String(error);
+    this.logger.warn(`otel-pg-manager: ${name} threw in ${method} and was disabled; queries continue without it (${reason})`);
+  }
+
+  private call<K extends EventName>(tracker: PoolTracker, method: K, ...args: Parameters<NonNullable<PoolTracker[K]>>): void {
+    const fn = tracker[method] as ((...a: typeof args) => void) | undefined;
+    if (!fn) return;
+    try {
+      fn.apply(tracker, args);
+    } catch (error) {
+      this.disable(tracker, method, error);
+    }
+  }
+
+  private emit<K extends EventName>(method: K, ...args: Parameters<NonNullable<PoolTracker[K]>>): void {
+    const trackers = this.trackers;
+    for (let i = 0; i < trackers.length; i++) this.call(trackers[i]!, method, ...args);
+  }
+
+  captureContext(): unknown {
+    const trackers = this.trackers;
+    for (let i = 0; i < trackers.length; i++) {
+      const tracker = trackers[i]!;
+      if (!tracker.captureContext) continue;
+      try {
+        return tracker.captureContext();
+      } catch (error) {
+        this.disable(tracker, 'captureContext', error);
+      }
+    }
+    return undefined;
+  }
+
+  poolAdded(pool: TrackedPool): void {
+    this.emit('poolAdded', pool);
+  }
+  // The three per-query events loop by hand: no rest-argument arrays on the hot path.
+  acquired(pool: TrackedPool, waitSeconds: number): void {
+    const trackers = this.trackers;
+    for (let i = 0; i < trackers.length; i++) {
+      const tracker = trackers[i]!;
+      try {
+        tracker.acquired?.(pool, waitSeconds);
+      } catch (error) {
+        this.disable(tracker, 'acquired', error);
+      }
+    }
+  }
+  released(pool: TrackedPool, useSeconds: number): void {
+    const trackers = this.trackers;
+    for (let i = 0; i < trackers.length; i++) {
+      const tracker = trackers[i]!;
+      try {
+        tracker.released?.(pool, useSeconds);
+      } catch (error) {
+        this.disable(tracker, 'released', error);
+      }
+    }
+  }
+  queryFinished(event: QueryEvent): void {
+    const trackers = this.trackers;
+    for (let i = 0; i < trackers.length; i++) {
+      const tracker = trackers[i]!;
+      try {
+        tracker.queryFinished?.(event);
+      } catch (error) {
+        this.disable(tracker, 'queryFinished', error);
+      }
+    }
+  }
+  acquireTimedOut(pool: TrackedPool, waitSeconds: number): void {
+    this.emit('acquireTimedOut', pool, waitSeconds);
+  }
+  acquireFailed(pool: TrackedPool, waitSeconds: number, error: unknown): void {
+    this.emit('acquireFailed', pool, waitSeconds, error);
+  }
+  connectionCreated(pool: TrackedPool, seconds: number): void {
+    this.emit('connectionCreated', pool, seconds);
+  }
+  retried(event: RetryEvent): void {
+    this.emit('retried', event);
+  }
+  leakDetected(event: LeakEvent): void {
+    this.emit('leakDetected', event);
+  }
+  leakResolved(event: LeakEvent): void {
+    this.emit('leakResolved', event);
+  }
+
+  /** Closes every tracker; a tracker that hangs in close() is not waited for past `timeoutMs`. */
+  async close(timeoutMs: number): Promise<void> {
+    const trackers = this.trackers;
+    this.trackers = [];
+    await Promise.all(
+      trackers.map(async (tracker) => {
+        if (!tracker.close) return;
+        let timer: NodeJS.Timeout | undefined;
+        const giveUp = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+          timer.unref();
+        });
+        try {
+          await Promise.race([Promise.resolve().then(() => tracker.close?.()), giveUp]);
+        } catch (error) {
+          this.logger.warn(`otel-pg-manager: a tracker failed to close (${error instanceof Error ? error.message : String(error)})`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,118 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../src/index.js';
+
+const URL_OK = 'postgresql://app:s3cr3t-pw@db.example.com:6543/appdb';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('applies the seed defaults when only DATABASE_URL is set', () => {
+    const config = resolveConfig({ env: { DATABASE_URL: URL_OK } });
+    expect(config).toMatchObject({
+      minConnections: 2,
+      maxConnections: 20,
+      monitoringEnabled: true,
+      slowQueryThresholdMs: 1000,
+      connectionTimeoutMs: 30_000,
+      schemaInit: 'log',
+      replica: undefined,
+    });
+    expect(config.primary).toMatchObject({ host: 'db.example.com', port: 6543, database: 'appdb', user: 'app', ssl: false });
+    expect(config.primary.password?.()).toBe('s3cr3t-pw');
+  });
+
+  it('reads every documented environment variable', () => {
+    const config = resolveConfig({
+      env: {
+        DATABASE_URL: URL_OK,
+        READ_REPLICA_URL: 'postgres://ro@replica:5432/appdb?sslmode=verify-full',
+        DB_MIN_CONNECTIONS: '1',
+        DB_MAX_CONNECTIONS: '7',
+        MONITORING_ENABLED: 'off',
+        SLOW_QUERY_THRESHOLD_MS: '250',
+        CONNECTION_TIMEOUT_SECONDS: '2.5',
+        DB_SCHEMA_INIT: 'strict',
+      },
+    });
+    expect(config).toMatchObject({ minConnections: 1, maxConnections: 7, monitoringEnabled: false, slowQueryThresholdMs: 250, connectionTimeoutMs: 2500, schemaInit: 'strict' });
+    expect(config.replica).toMatchObject({ host: 'replica', user: 'ro', ssl: { rejectUnauthorized: true } });
+  });
+
+  it('lets options override the environment', () => {
+    const config = resolveConfig({ maxConnections: 3, env: { DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '50' } });
+    expect(config.maxConnections).toBe(3);
+  });
+
+  it('decodes percent-encoded credentials', () => {
+    const config = resolveConfig({ databaseUrl: 'postgresql://us%40er:p%2Fw%3Ard@h/db', env: {} });
+    expect(config.primary.user).toBe('us@er');
+    expect(config.primary.password?.()).toBe('p/w:rd');
+  });
+
+  it.each([
+    [{}, 'DATABASE_URL', /required/],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', /not a valid URL/],
+    [{ DATABASE_URL: 'mysql://u:p@h/db' }, 'DATABASE_URL', /postgresql:\/\/ scheme/],
+    [{ DATABASE_URL: 'postgresql://u:p@h/' }, 'DATABASE_URL', /no database name/],
+    [{ DATABASE_URL: 'postgresql://h/db' }, 'DATABASE_URL', /no user name/],
+    [{ DATABASE_URL: 'postgresql://u:p@h/db?sslmode=maybe' }, 'DATABASE_URL', /unknown sslmode/],
+    [{ DATABASE_URL: URL_OK, READ_REPLICA_URL: 'nope' }, 'READ_REPLICA_URL', /not a valid URL/],
+    [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: 'ten' }, 'DB_MAX_CONNECTIONS', /must be a number/],
+    [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '-4' }, 'DB_MAX_CONNECTIONS', /must not be negative/],
+    [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '2.5' }, 'DB_MAX_CONNECTIONS', /whole number/],
+    [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '0' }, 'DB_MAX_CONNECTIONS', /at least 1/],
+    [{ DATABASE_URL: URL_OK, DB_MIN_CONNECTIONS: '1.5' }, 'DB_MIN_CONNECTIONS', /whole number/],
+    [{ DATABASE_URL: URL_OK, DB_MIN_CONNECTIONS: '9', DB_MAX_CONNECTIONS: '3' }, 'DB_MIN_CONNECTIONS', /must not exceed DB_MAX_CONNECTIONS \(9 > 3\)/],
+    [{ DATABASE_URL: URL_OK, MONITORING_ENABLED: 'maybe' }, 'MONITORING_ENABLED', /true\/false/],
+    [{ DATABASE_URL: URL_OK, SLOW_QUERY_THRESHOLD_MS: 'fast' }, 'SLOW_QUERY_THRESHOLD_MS', /must be a number/],
+    [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '0' }, 'CONNECTION_TIMEOUT_SECONDS', /greater than 0/],
+    [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '-1' }, 'CONNECTION_TIMEOUT_SECONDS', /must not be negative/],
+    [{ DATABASE_URL: URL_OK, DB_SCHEMA_INIT: 'sometimes' }, 'DB_SCHEMA_INIT', /log, strict, off/],
+  ])('rejects %j naming %s', (env, field, problem) => {
+    const error = configError(() => resolveConfig({ env }));
+    expect(error.field).toBe(field);
+    expect(error.message).toContain(field);
+    expect(error.message).toMatch(problem);
+    expect(error.code).toBe('CONFIG_INVALID');
+  });
+
+  it('names the option, not the variable, when the bad value came from an option', () => {
+    const error = configError(() => resolveConfig({ databaseUrl: URL_OK, maxConnections: 1.5, env: {} }));
+    expect(error.field).toBe('maxConnections');
+  });
+
+  it('never echoes the password, even from a URL it rejects', () => {
+    const secret = 'Zq9-unique-password-77';
+    const bad = [
+      `postgresql://u:${secret}@h/`,
+      `postgresql://u:${secret}@h/db?sslmode=nope`,
+      `postgresql://u:${secret}@h/db?password=${secret}`,
+      `mysql://u:${secret}@h/db`,
+      `postgresql://u:${secret}@h:99999/db`,
+    ];
+    for (const url of bad) {
+      const error = configError(() => resolveConfig({ databaseUrl: url, env: {} }));
+      expect(error.message).not.toContain(secret);
+      expect(inspect(error)).not.toContain(secret);
+    }
+    const config = resolveConfig({ databaseUrl: `postgresql://u:${secret}@h/db`, env: {} });
+    expect(inspect(config, { depth: 10 })).not.toContain(secret);
+    expect(JSON.stringify(config)).not.toContain(secret);
+    expect(config.primary.redactedUrl).toBe('postgresql://u:*****@h/db');
+  });
+
+  it('returns a frozen configuration', () => {
+    const config = resolveConfig({ databaseUrl: URL_OK, env: {} });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.primary)).toBe(true);
+  });
+});
