@@ -8,6 +8,7 @@ export type {
   PoolMetrics,
   PoolState,
   QueryOptions,
+  SchemaStatus,
   TransactionOptions,
 } from './manager.js';
 export { resolveConfig, parseDatabaseUrl } from './config.js';

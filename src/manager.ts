@@ -5,6 +5,7 @@ import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config
 import { ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
 import type { Lease } from './pool/lease.js';
 import { ManagedPool } from './pool/managed-pool.js';
+import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
 import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
 
@@ -46,9 +47,18 @@ export interface PoolState {
   min: number;
 }
 
+export interface SchemaStatus {
+  state: 'applied' | 'failed' | 'skipped';
+  /** Files applied by this start-up (empty when everything was already applied). */
+  applied: string[];
+  /** Why schema initialization failed (kept for health reporting under schemaInit 'log'). */
+  error?: { message: string; file?: string; sqlstate?: string };
+}
+
 export interface PoolMetrics {
   pools: { primary: PoolState; replica?: PoolState };
   replicaAvailable: boolean | null;
+  schema: SchemaStatus;
 }
 
 export interface CreateOptions extends ManagerOptions {
@@ -70,6 +80,7 @@ export class PostgresManager {
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
   private replicaDownUntil = 0;
+  private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
 
   private constructor(config: ManagerConfig, logger: Logger) {
@@ -104,12 +115,42 @@ export class PostgresManager {
       await manager.close({ timeoutMs: 1000 });
       throw error;
     }
+    await manager.initializeSchema();
     if (manager.replica) {
       await manager.warmUp(manager.replica).catch((error: unknown) => {
         manager.markReplicaDown(error);
       });
     }
     return manager;
+  }
+
+  /**
+   * Applies pending migrations (the seed's _initialize_schema). Under 'log' a failure is logged and
+   * kept for health reporting while the manager starts; under 'strict' it is thrown.
+   */
+  private async initializeSchema(): Promise<void> {
+    if (this.config.schemaInit === 'off') return;
+    try {
+      const result = await runMigrations(this.config.primary, {
+        dir: this.config.migrationsDir,
+        applicationName: `${this.config.applicationName}-migrate`,
+        logger: this.logger,
+      });
+      this.schema = { state: 'applied', applied: result.applied };
+    } catch (error) {
+      if (this.config.schemaInit === 'strict') {
+        await this.close({ timeoutMs: 1000 });
+        throw error;
+      }
+      const { message, file, sqlstate } = error as { message?: string; file?: string; sqlstate?: string };
+      this.schema = { state: 'failed', applied: [], error: { message: message ?? String(error), file, sqlstate } };
+      this.logger.warn(`otel-pg-manager: schema initialization failed; starting anyway (schemaInit 'log'): ${message ?? String(error)}`);
+    }
+  }
+
+  /** How schema initialization went at start-up. */
+  get schemaStatus(): SchemaStatus {
+    return this.schema;
   }
 
   /** Opens the minimum number of connections (at least one, which proves the server answers). */
@@ -337,6 +378,7 @@ export class PostgresManager {
     return {
       pools: this.replica ? { primary: state(this.primary), replica: state(this.replica) } : { primary: state(this.primary) },
       replicaAvailable: this.replica ? performance.now() >= this.replicaDownUntil : null,
+      schema: this.schema,
     };
   }
 
