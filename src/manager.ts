@@ -7,6 +7,8 @@ import type { Lease } from './pool/lease.js';
 import { ManagedPool } from './pool/managed-pool.js';
 import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
+import { ConnectionMonitor, type MonitorReport } from './telemetry/monitor.js';
+import { createOtelTracker, type TelemetryOptions } from './telemetry/otel.js';
 import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
 
 export interface ConnectionOptions {
@@ -55,7 +57,7 @@ export interface SchemaStatus {
   error?: { message: string; file?: string; sqlstate?: string };
 }
 
-export interface PoolMetrics {
+export interface PoolMetrics extends MonitorReport {
   pools: { primary: PoolState; replica?: PoolState };
   replicaAvailable: boolean | null;
   schema: SchemaStatus;
@@ -64,6 +66,8 @@ export interface PoolMetrics {
 export interface CreateOptions extends ManagerOptions {
   /** Where warnings go (console by default). Messages never contain passwords or parameter values. */
   logger?: Logger;
+  /** Providers and span options for the OpenTelemetry tracker (attached when monitoring is enabled). */
+  telemetry?: TelemetryOptions;
 }
 
 /** SQLSTATEs after which a whole transaction callback is run again. */
@@ -79,6 +83,7 @@ export class PostgresManager {
   private readonly replica: ManagedPool | undefined;
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
+  private monitor: ConnectionMonitor | undefined;
   private replicaDownUntil = 0;
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
@@ -107,8 +112,9 @@ export class PostgresManager {
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
-    const { logger, ...managerOptions } = options;
+    const { logger, telemetry, ...managerOptions } = options;
     const manager = new PostgresManager(resolveConfig(managerOptions), logger ?? consoleLogger);
+    if (manager.config.monitoringEnabled) manager.attachBuiltInTrackers(telemetry);
     try {
       await manager.warmUp(manager.primary);
     } catch (error) {
@@ -161,6 +167,14 @@ export class PostgresManager {
     for (const result of leases) if (result.status === 'fulfilled') result.value.release();
     const failure = leases.find((r) => r.status === 'rejected');
     if (failure) throw failure.reason;
+  }
+
+  /** The monitor and the OpenTelemetry tracker; with MONITORING_ENABLED=false no tracker is attached at all. */
+  private attachBuiltInTrackers(telemetry: TelemetryOptions | undefined): void {
+    const { slowQueryThresholdMs } = this.config;
+    this.monitor = new ConnectionMonitor({ slowQueryThresholdMs, logger: this.logger });
+    this.addTracker(this.monitor);
+    this.addTracker(createOtelTracker({ ...telemetry, slowQueryThresholdMs }));
   }
 
   /** Adds a tracker; it is told about the existing pools at once. */
@@ -362,6 +376,7 @@ export class PostgresManager {
 
   /** A JSON-serializable snapshot of the pools. */
   getPoolMetrics(): PoolMetrics {
+    const replicaAvailable = this.replica ? performance.now() >= this.replicaDownUntil : null;
     const state = (pool: ManagedPool): PoolState => {
       const counts = pool.counts();
       return {
@@ -375,9 +390,14 @@ export class PostgresManager {
         min: pool.min,
       };
     };
+    const health = this.monitor?.report({ schemaError: this.schema.error?.message, replicaAvailable }) ?? {
+      status: this.schema.state === 'failed' ? 'critical' : 'healthy',
+      reasons: this.schema.state === 'failed' ? [`schema initialization failed: ${this.schema.error?.message}`] : [],
+    };
     return {
+      ...health,
       pools: this.replica ? { primary: state(this.primary), replica: state(this.replica) } : { primary: state(this.primary) },
-      replicaAvailable: this.replica ? performance.now() >= this.replicaDownUntil : null,
+      replicaAvailable,
       schema: this.schema,
     };
   }
