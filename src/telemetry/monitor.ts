@@ -22,6 +22,8 @@ export interface MonitorReport {
 export class ConnectionMonitor implements PoolTracker {
   constructor(readonly options: MonitorOptions) {}
 
+  close(): void {}
+
   report(_context: HealthContext): MonitorReport {
     return { status: 'healthy', reasons: [] };
   }
