@@ -1,4 +1,5 @@
 // A checked-out connection: released exactly once, destroyed when broken, swept for leaks.
+import { inspect } from 'node:util';
 import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../query/retry.js';
@@ -73,6 +74,10 @@ export class Lease implements AsyncDisposable {
     this.released = true;
     this.done(true);
     this.owner.leaseEnded(this, true);
+  }
+
+  [inspect.custom](): string {
+    return `Lease { id: ${this.id}, pool: ${JSON.stringify(this.owner.name)}, released: ${this.released} }`;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -156,7 +156,10 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
       const recentFailure =
         this.lastConnectFailure && this.lastConnectFailure.at >= start - timeoutMs ? this.lastConnectFailure.error : undefined;
       const cause = error.message === CONNECT_TIMEOUT_MESSAGE ? error : recentFailure;
-      return new ConnectionTimeoutError(this.name, timeoutMs, this.counts(), this.max, cause);
+      // pg-pool has already dequeued a caller whose queue wait timed out; it was waiting a moment ago, so count it.
+      const counts = this.counts();
+      const dequeued = error.message === QUEUE_TIMEOUT_MESSAGE ? 1 : 0;
+      return new ConnectionTimeoutError(this.name, timeoutMs, { ...counts, waiting: counts.waiting + dequeued }, this.max, cause);
     }
     this.lastConnectFailure = { error, at: performance.now() };
     this.trackers.acquireFailed(this, waitSeconds, error);
