@@ -1,0 +1,585 @@
+// SQL shapes for telemetry: literals replaced by placeholders, a stable fingerprint, the operation and table, cached by raw text.
+import { createHash } from 'node:crypto';
+
+export interface QueryShape {
+  /** 16 hex digits; equal for texts that differ only in literals, comments, whitespace, keyword case or list lengths. */
+  readonly fingerprint: string;
+  /** The text with every literal replaced by a `$n` placeholder; at most MAX_NORMALIZED_LENGTH characters. */
+  readonly normalized: string;
+  /** The statement's first keyword, upper-cased (the main statement's for a WITH query when it can be found). */
+  readonly operation: string | undefined;
+  /** The single table the statement targets, as written (schema prefix included), when the statement is simple. */
+  readonly collection: string | undefined;
+}
+
+/** Normalized text longer than this is cut (with a trailing "…"), so a huge statement never lands in telemetry. */
+export const MAX_NORMALIZED_LENGTH = 2048;
+/**
+ * Texts longer than this are neither parsed nor cached: only their first this-many characters are
+ * scanned. Parsing cost grows with length, cached keys would pin large strings in memory, and V8
+ * hashes longer strings by length alone, which would turn the cache's Map into long collision chains.
+ */
+export const MAX_SCANNED_LENGTH = 8192;
+
+interface SqlParser {
+  normalizeSync(sql: string): string;
+}
+
+let parser: SqlParser | undefined;
+let loading: Promise<boolean> | undefined;
+/** Bumped when the parser arrives, so caches drop shapes computed by the fallback. */
+let parserGeneration = 0;
+
+/**
+ * Loads libpg-query's WASM build of PostgreSQL's parser once. Resolves false (and the scanner
+ * alone is used) when it cannot be loaded; never rejects.
+ */
+export function loadSqlParser(): Promise<boolean> {
+  loading ??= import('libpg-query')
+    .then(async (module) => {
+      await module.loadModule();
+      parser = module;
+      parserGeneration++;
+      return true;
+    })
+    .catch(() => false);
+  return loading;
+}
+
+export function sqlParserLoaded(): boolean {
+  return parser !== undefined;
+}
+
+// Token kinds. Literals and placeholders are kept apart until numbering, so lists can be collapsed first.
+const WORD = 0;
+const QUOTED = 1;
+const LITERAL = 2;
+const PARAM = 3;
+const PUNCT = 4;
+const OP = 5;
+/** A collapsed list of literals/placeholders: emitted as one placeholder plus a marker. */
+const LIST = 6;
+
+interface Tokens {
+  kind: number[];
+  text: string[];
+  /** Whitespace or a comment came before the token in the original text. */
+  gap: boolean[];
+}
+
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isIdentStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
+const isIdentPart = (c: number): boolean => isIdentStart(c) || isDigit(c) || c === 36;
+const OPERATOR_CHARS = '+-*/<>=~!@#%^&|`?';
+const isOperator = (c: number): boolean => OPERATOR_CHARS.includes(String.fromCharCode(c));
+
+/** Keywords after which a '-' is a sign, not a subtraction. */
+const SIGN_CONTEXT_WORDS = new Set(['select', 'where', 'and', 'or', 'not', 'when', 'then', 'else', 'between', 'limit', 'offset', 'return', 'having', 'on', 'by', 'values', 'set']);
+/** Words that are literals unless they follow IS / IS NOT (a boolean test, not a constant). */
+const LITERAL_WORDS = new Set(['true', 'false', 'null']);
+
+/** End of a quoted run starting at `start` (the opening quote); doubled quotes escape; `backslash` for E'' strings. */
+function skipQuoted(sql: string, start: number, end: number, quote: number, backslash: boolean): number {
+  let i = start + 1;
+  while (i < end) {
+    const c = sql.charCodeAt(i);
+    if (backslash && c === 92) {
+      i += 2;
+      continue;
+    }
+    if (c === quote) {
+      if (sql.charCodeAt(i + 1) === quote) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+  return end;
+}
+
+/** A dollar-quote tag (`$$` or `$tag$`) starting at `start`, or undefined when `$` starts something else. */
+function dollarTag(sql: string, start: number, end: number): string | undefined {
+  let i = start + 1;
+  if (i < end && isIdentStart(sql.charCodeAt(i))) {
+    i++;
+    while (i < end && (isIdentStart(sql.charCodeAt(i)) || isDigit(sql.charCodeAt(i)))) i++;
+  }
+  return i < end && sql.charCodeAt(i) === 36 ? sql.slice(start, i + 1) : undefined;
+}
+
+function skipNumber(sql: string, start: number, end: number): number {
+  let i = start;
+  const next = sql.charCodeAt(i + 1) | 32;
+  if (sql.charCodeAt(i) === 48 && (next === 120 || next === 111 || next === 98)) {
+    // 0x1F, 0o17, 0b101 (PostgreSQL 16+)
+    i += 2;
+    while (i < end && (isIdentPart(sql.charCodeAt(i)) && sql.charCodeAt(i) !== 36)) i++;
+    return i;
+  }
+  while (i < end && (isDigit(sql.charCodeAt(i)) || sql.charCodeAt(i) === 95)) i++;
+  if (sql.charCodeAt(i) === 46 && sql.charCodeAt(i + 1) !== 46) {
+    i++;
+    while (i < end && (isDigit(sql.charCodeAt(i)) || sql.charCodeAt(i) === 95)) i++;
+  }
+  if ((sql.charCodeAt(i) | 32) === 101) {
+    let j = i + 1;
+    if (sql.charCodeAt(j) === 43 || sql.charCodeAt(j) === 45) j++;
+    if (isDigit(sql.charCodeAt(j))) {
+      i = j;
+      while (i < end && isDigit(sql.charCodeAt(i))) i++;
+    }
+  }
+  return i;
+}
+
+/** Splits SQL into tokens, dropping whitespace and comments; an unterminated literal or comment runs to `end`. */
+function tokenize(sql: string, end: number): Tokens {
+  const kind: number[] = [];
+  const text: string[] = [];
+  const gap: boolean[] = [];
+  let pendingGap = false;
+  const push = (k: number, t: string): void => {
+    kind.push(k);
+    text.push(t);
+    gap.push(pendingGap);
+    pendingGap = false;
+  };
+  let i = 0;
+  while (i < end) {
+    const c = sql.charCodeAt(i);
+    const next = sql.charCodeAt(i + 1);
+    if (isSpace(c)) {
+      i++;
+      pendingGap = true;
+    } else if (c === 45 && next === 45) {
+      const newline = sql.indexOf('\n', i);
+      i = newline === -1 || newline > end ? end : newline + 1;
+      pendingGap = true;
+    } else if (c === 47 && next === 42) {
+      // Block comments nest in PostgreSQL.
+      let depth = 1;
+      i += 2;
+      while (i < end && depth > 0) {
+        if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) {
+          depth++;
+          i += 2;
+        } else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+      pendingGap = true;
+    } else if (c === 39) {
+      i = skipQuoted(sql, i, end, 39, false);
+      push(LITERAL, '');
+    } else if (c === 34) {
+      const close = skipQuoted(sql, i, end, 34, false);
+      push(QUOTED, sql.slice(i, close));
+      i = close;
+    } else if (c === 36) {
+      if (isDigit(next)) {
+        let j = i + 1;
+        while (j < end && isDigit(sql.charCodeAt(j))) j++;
+        push(PARAM, sql.slice(i + 1, j));
+        i = j;
+        continue;
+      }
+      const tag = dollarTag(sql, i, end);
+      if (tag === undefined) {
+        push(PUNCT, '$');
+        i++;
+        continue;
+      }
+      const close = sql.indexOf(tag, i + tag.length);
+      i = close === -1 || close + tag.length > end ? end : close + tag.length;
+      push(LITERAL, '');
+    } else if (isDigit(c) || (c === 46 && isDigit(next))) {
+      i = skipNumber(sql, i, end);
+      const last = kind.length - 1;
+      // Fold a sign into the number when the '-' cannot be a subtraction, as the parser does.
+      if (last >= 0 && kind[last] === OP && text[last] === '-' && !gap[last + 1] && signContext(kind, text, last - 1)) {
+        kind[last] = LITERAL;
+        text[last] = '';
+      } else push(LITERAL, '');
+    } else if (isIdentStart(c)) {
+      let j = i + 1;
+      while (j < end && isIdentPart(sql.charCodeAt(j))) j++;
+      const word = sql.slice(i, j);
+      const lower = word.toLowerCase();
+      const quote = sql.charCodeAt(j);
+      if (quote === 39 && (lower === 'e' || lower === 'b' || lower === 'x' || lower === 'n')) {
+        i = skipQuoted(sql, j, end, 39, lower === 'e');
+        push(LITERAL, '');
+      } else if (lower === 'u' && quote === 38 && (sql.charCodeAt(j + 1) === 39 || sql.charCodeAt(j + 1) === 34)) {
+        const q = sql.charCodeAt(j + 1);
+        const close = skipQuoted(sql, j + 1, end, q, false);
+        if (q === 39) push(LITERAL, '');
+        else push(QUOTED, sql.slice(i, close));
+        i = close;
+      } else if (LITERAL_WORDS.has(lower) && !afterIs(kind, text)) {
+        push(LITERAL, '');
+        i = j;
+      } else {
+        push(WORD, word);
+        i = j;
+      }
+    } else if (c === 58 && next === 58) {
+      push(PUNCT, '::');
+      i += 2;
+    } else if (isOperator(c)) {
+      let j = i + 1;
+      while (j < end && isOperator(sql.charCodeAt(j))) {
+        const d = sql.charCodeAt(j);
+        const e = sql.charCodeAt(j + 1);
+        if ((d === 45 && e === 45) || (d === 47 && e === 42)) break;
+        j++;
+      }
+      push(OP, sql.slice(i, j));
+      i = j;
+    } else {
+      push(PUNCT, sql[i]!);
+      i++;
+    }
+  }
+  return { kind, text, gap };
+}
+
+function signContext(kind: number[], text: string[], prev: number): boolean {
+  if (prev < 0) return true;
+  const k = kind[prev];
+  if (k === OP) return true;
+  if (k === PUNCT) return text[prev] === '(' || text[prev] === ',' || text[prev] === '[';
+  return k === WORD && SIGN_CONTEXT_WORDS.has(text[prev]!.toLowerCase());
+}
+
+function afterIs(kind: number[], text: string[]): boolean {
+  let last = kind.length - 1;
+  if (last >= 0 && kind[last] === WORD && text[last]!.toLowerCase() === 'not') last--;
+  if (last >= 0 && kind[last] === WORD && text[last]!.toLowerCase() === 'is') return true;
+  // NOT NULL in a column definition is a constraint, not a value.
+  return kind.length > 0 && kind[kind.length - 1] === WORD && text[kind.length - 1]!.toLowerCase() === 'not';
+}
+
+const isValue = (k: number | undefined): boolean => k === LITERAL || k === PARAM;
+
+/**
+ * Index just past a parenthesised/bracketed run of values `( v , v , ... )` starting at `open`,
+ * or -1 when the run holds anything else.
+ */
+function valueListEnd(t: Tokens, open: number, close: string): number {
+  let i = open + 1;
+  if (!isValue(t.kind[i])) return -1;
+  for (;;) {
+    i++;
+    if (t.text[i] === close && t.kind[i] === PUNCT) return i + 1;
+    if (t.text[i] !== ',' || t.kind[i] !== PUNCT || !isValue(t.kind[i + 1])) return -1;
+    i++;
+  }
+}
+
+/** Collapses `IN (v, v, …)`, `ARRAY[v, v, …]` and `VALUES (…), (…)` of plain values, so list lengths do not make new shapes. */
+function collapseLists(t: Tokens): Tokens {
+  const out: Tokens = { kind: [], text: [], gap: [] };
+  const copy = (i: number): void => {
+    out.kind.push(t.kind[i]!);
+    out.text.push(t.text[i]!);
+    out.gap.push(t.gap[i]!);
+  };
+  let i = 0;
+  while (i < t.kind.length) {
+    const word = t.kind[i] === WORD ? t.text[i]!.toLowerCase() : '';
+    const opener = word === 'in' || word === 'values' ? '(' : word === 'array' ? '[' : '';
+    const listEnd = opener && t.text[i + 1] === opener && t.kind[i + 1] === PUNCT ? valueListEnd(t, i + 1, opener === '(' ? ')' : ']') : -1;
+    if (listEnd === -1) {
+      copy(i);
+      i++;
+    } else if (word === 'values') {
+      // Keep the first row; drop the rows after it that hold plain values in the same number.
+      for (let j = i; j < listEnd; j++) copy(j);
+      let end = listEnd;
+      while (t.text[end] === ',' && t.text[end + 1] === '(' && t.kind[end + 1] === PUNCT) {
+        const rowEnd = valueListEnd(t, end + 1, ')');
+        if (rowEnd === -1 || rowEnd - end !== listEnd - i) break;
+        end = rowEnd;
+      }
+      if (end !== listEnd) {
+        out.kind.push(LIST);
+        out.text.push('rows');
+        out.gap.push(false);
+      }
+      i = end;
+    } else {
+      copy(i);
+      copy(i + 1);
+      // A single value stays as it is; it has the same key as a collapsed list.
+      if (listEnd - i === 4) copy(i + 2);
+      else {
+        out.kind.push(LIST);
+        out.text.push('');
+        out.gap.push(t.gap[i + 2]!);
+      }
+      copy(listEnd - 1);
+      i = listEnd;
+    }
+  }
+  return out;
+}
+
+/** Display text and the case-folded key the fingerprint is hashed from, with placeholders numbered in order of appearance. */
+function render(t: Tokens, truncated: boolean): { normalized: string; key: string } {
+  const shown: string[] = [];
+  const key: string[] = [];
+  const numbers = new Map<string, number>();
+  let next = 1;
+  for (let i = 0; i < t.kind.length; i++) {
+    const k = t.kind[i];
+    let piece: string;
+    let keyPiece: string;
+    if (k === LITERAL) {
+      piece = `$${next++}`;
+      keyPiece = piece;
+    } else if (k === PARAM) {
+      let n = numbers.get(t.text[i]!);
+      if (n === undefined) {
+        n = next++;
+        numbers.set(t.text[i]!, n);
+      }
+      piece = `$${n}`;
+      keyPiece = piece;
+    } else if (k === LIST) {
+      // PostgreSQL 18's squashed-list marker, shown but left out of the key: one value or many, one row or many, same shape.
+      if (t.text[i] === 'rows') {
+        shown.push(' /*, ... */');
+        continue;
+      }
+      keyPiece = `$${next++}`;
+      piece = `${keyPiece} /*, ... */`;
+    } else if (k === WORD) {
+      piece = t.text[i]!;
+      keyPiece = piece.toLowerCase();
+    } else {
+      piece = t.text[i]!;
+      keyPiece = piece;
+    }
+    if (i > 0 && t.gap[i]) shown.push(' ');
+    shown.push(piece);
+    key.push(keyPiece);
+  }
+  let normalized = shown.join('');
+  if (truncated || normalized.length > MAX_NORMALIZED_LENGTH) {
+    normalized = `${normalized.slice(0, MAX_NORMALIZED_LENGTH - 2)} …`;
+    key.push('…');
+  }
+  return { normalized, key: key.join(' ') };
+}
+
+/** The index of the first token of the statement a WITH query leads to, or -1. */
+function mainStatementAfterWith(t: Tokens): number {
+  let depth = 0;
+  let closedAtTop = false;
+  for (let i = 1; i < t.kind.length; i++) {
+    const tx = t.text[i]!;
+    if (t.kind[i] === PUNCT) {
+      if (tx === '(') depth++;
+      else if (tx === ')') {
+        depth--;
+        if (depth === 0) closedAtTop = true;
+      }
+      continue;
+    }
+    if (depth === 0 && closedAtTop && t.kind[i] === WORD && STATEMENT_WORDS.has(tx.toLowerCase())) return i;
+  }
+  return -1;
+}
+
+const STATEMENT_WORDS = new Set(['select', 'insert', 'update', 'delete', 'merge', 'values', 'table']);
+const JOIN_WORDS = new Set(['join', 'cross', 'natural', 'left', 'right', 'full', 'inner', 'lateral', 'union', 'intersect', 'except']);
+const FROM_LIST_END = new Set(['where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'fetch', 'for', 'returning']);
+
+/** A possibly qualified table name starting at `i`: `name`, `schema.name`, quoted parts kept as written. */
+function tableName(t: Tokens, i: number, columnList = false): { name: string; next: number } | undefined {
+  if (t.kind[i] === WORD && t.text[i]!.toLowerCase() === 'only') i++;
+  const parts: string[] = [];
+  while (t.kind[i] === WORD || t.kind[i] === QUOTED) {
+    parts.push(t.text[i]!);
+    i++;
+    if (t.text[i] !== '.' || t.kind[i] !== PUNCT) break;
+    i++;
+  }
+  if (parts.length === 0) return undefined;
+  // A function in FROM (generate_series(…)) is not a table.
+  if (!columnList && t.text[i] === '(' && t.kind[i] === PUNCT) return undefined;
+  return { name: parts.join('.'), next: i };
+}
+
+/**
+ * True when the top level from `from` on has no join, set operation, second table source or
+ * second statement; `fromList` says a comma there would list a second table (SELECT's FROM);
+ * `until` ends the scan successfully at that top-level word.
+ */
+function simpleRest(t: Tokens, from: number, fromList: boolean, until?: string): boolean {
+  let depth = 0;
+  let inFromList = fromList;
+  for (let i = from; i < t.kind.length; i++) {
+    const tx = t.text[i]!;
+    if (t.kind[i] === PUNCT) {
+      if (tx === '(' || tx === '[') depth++;
+      else if (tx === ')' || tx === ']') depth--;
+      else if (depth === 0 && tx === ';') return i === t.kind.length - 1;
+      else if (depth === 0 && tx === ',' && inFromList) return false;
+      continue;
+    }
+    if (depth !== 0 || t.kind[i] !== WORD) continue;
+    const word = tx.toLowerCase();
+    if (word === until) return true;
+    if (JOIN_WORDS.has(word)) return false;
+    if (word === 'from' || word === 'using') return false;
+    if (FROM_LIST_END.has(word)) inFromList = false;
+  }
+  return true;
+}
+
+function describe(t: Tokens): { operation: string | undefined; collection: string | undefined } {
+  let start = 0;
+  while (t.kind[start] === PUNCT && t.text[start] === '(') start++;
+  if (t.kind[start] !== WORD) return { operation: undefined, collection: undefined };
+  const first = t.text[start]!.toLowerCase();
+  if (first === 'with') {
+    const main = mainStatementAfterWith(t);
+    return { operation: main === -1 ? 'WITH' : t.text[main]!.toUpperCase(), collection: undefined };
+  }
+  const operation = first.toUpperCase();
+  let target: { name: string; next: number } | undefined;
+  if (first === 'insert' && t.text[start + 1]?.toLowerCase() === 'into') {
+    target = tableName(t, start + 2, true);
+    // INSERT … SELECT … FROM other reads a second table, but the one written to is still the target.
+    return { operation, collection: target && !hasSecondStatement(t, target.next) ? target.name : undefined };
+  }
+  if (first === 'update') target = tableName(t, start + 1);
+  else if (first === 'delete' && t.text[start + 1]?.toLowerCase() === 'from') target = tableName(t, start + 2);
+  else if (first === 'select') {
+    const from = topLevelWord(t, start + 1, 'from');
+    // A set operation before FROM (SELECT 1 UNION SELECT … FROM t) makes it more than one table's read.
+    target = from !== -1 && simpleRest(t, start + 1, false, 'from') ? tableName(t, from + 1) : undefined;
+    return { operation, collection: target && simpleRest(t, target.next, true) ? target.name : undefined };
+  }
+  return { operation, collection: target && simpleRest(t, target.next, false) ? target.name : undefined };
+}
+
+function hasSecondStatement(t: Tokens, from: number): boolean {
+  let depth = 0;
+  for (let i = from; i < t.kind.length; i++) {
+    if (t.kind[i] !== PUNCT) continue;
+    const tx = t.text[i];
+    if (tx === '(') depth++;
+    else if (tx === ')') depth--;
+    else if (tx === ';' && depth === 0 && i < t.kind.length - 1) return true;
+  }
+  return false;
+}
+
+/** The first top-level occurrence of `word` from `i`, or -1. */
+function topLevelWord(t: Tokens, i: number, word: string): number {
+  let depth = 0;
+  for (; i < t.kind.length; i++) {
+    if (t.kind[i] === PUNCT) {
+      if (t.text[i] === '(') depth++;
+      else if (t.text[i] === ')') depth--;
+      continue;
+    }
+    if (depth === 0 && t.kind[i] === WORD && t.text[i]!.toLowerCase() === word) return i;
+  }
+  return -1;
+}
+
+function computeShape(sql: string): QueryShape {
+  const truncated = sql.length > MAX_SCANNED_LENGTH;
+  let source = sql;
+  if (!truncated && parser) {
+    try {
+      // PostgreSQL's own literal detection first; the scanner then tidies (and replaces anything it left).
+      source = parser.normalizeSync(sql);
+    } catch {
+      source = sql;
+    }
+  }
+  const tokens = tokenize(source, truncated ? MAX_SCANNED_LENGTH : source.length);
+  const { normalized, key } = render(collapseLists(tokens), truncated);
+  const { operation, collection } = describe(tokens);
+  return {
+    fingerprint: createHash('sha1').update(key).digest('hex').slice(0, 16),
+    normalized,
+    operation,
+    collection,
+  };
+}
+
+/** Literals -> placeholders, comments and extra whitespace dropped, value lists collapsed, bounded length. */
+export function normalizeSql(sql: string): string {
+  return computeShape(sql).normalized;
+}
+
+interface CacheEntry {
+  shape: QueryShape;
+  /** Second-chance bit: set on a hit, so a hit costs one Map lookup and one store, never a reorder. */
+  used: boolean;
+}
+
+/**
+ * Shapes cached by raw SQL text with least-recently-used eviction, approximated by the CLOCK
+ * (second-chance) scheme: Map insertion order is the queue, a hit only sets a bit, and eviction
+ * moves recently used entries to the back instead of dropping them.
+ */
+export class ShapeCache {
+  private readonly entries = new Map<string, CacheEntry>();
+  private generation = parserGeneration;
+  private evicted = 0;
+
+  constructor(private readonly maxEntries: number) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('ShapeCache needs at least one entry');
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get evictions(): number {
+    return this.evicted;
+  }
+
+  shape(sql: string): QueryShape {
+    if (this.generation !== parserGeneration) {
+      this.entries.clear();
+      this.generation = parserGeneration;
+    }
+    const hit = this.entries.get(sql);
+    if (hit !== undefined) {
+      hit.used = true;
+      return hit.shape;
+    }
+    const shape = computeShape(sql);
+    if (sql.length > MAX_SCANNED_LENGTH) return shape;
+    if (this.entries.size >= this.maxEntries) this.evictOne();
+    this.entries.set(sql, { shape, used: false });
+    return shape;
+  }
+
+  private evictOne(): void {
+    for (const [key, entry] of this.entries) {
+      this.entries.delete(key);
+      if (entry.used) {
+        entry.used = false;
+        this.entries.set(key, entry);
+        continue;
+      }
+      this.evicted++;
+      return;
+    }
+  }
+}
+
+/** The process-wide cache the built-in trackers share, so each distinct text is parsed once. */
+export const sharedShapes = new ShapeCache(5000);
