@@ -204,7 +204,8 @@ export class PostgresManager {
   }
 
   private borrower(from: (...args: never[]) => unknown): { stack?: string } | undefined {
-    if (!this.primary.leakDetectionEnabled) return undefined;
+    // Only a tracker can report a leak, so without one there is no stack worth capturing.
+    if (!this.primary.leakDetectionEnabled || this.trackers.size === 0) return undefined;
     // The stack is captured now (cheap) and formatted only if a leak is ever reported.
     const holder: { stack?: string } = {};
     Error.captureStackTrace(holder, from);

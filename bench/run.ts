@@ -1,0 +1,158 @@
+// `npm run bench`: raw pg.Pool vs the manager (monitoring off / on) vs @opentelemetry/instrumentation-pg,
+// interleaved round by round in one run, so only ratios measured side by side are compared.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { parseDatabaseUrl } from '../src/config.js';
+import { runMigrations } from '../src/migrations/runner.js';
+import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
+import { renderRatioChart } from './chart.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 1500);
+const WARMUP_MS = 300;
+const ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'instrumentation-pg'];
+const WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
+  { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10' },
+  { name: 'point', workers: 16, title: 'point query on exploits by id, 16 workers, pool 10' },
+  { name: 'distinct', workers: 16, title: '10,000 distinct query texts, 16 workers, pool 10' },
+  { name: 'saturation', workers: 50, title: 'saturation: 50 workers, pool 10' },
+];
+
+interface Arm {
+  name: ArmName;
+  child: ChildProcess;
+  proof: string;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function startArm(name: ArmName, url: string): Promise<Arm> {
+  const child = fork(join(here, 'arm.ts'), [name, url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`arm ${name} exited with ${code} before it was ready`)));
+    child.once('message', (message: ArmReady) => resolve({ name, child, proof: message.proof }));
+  });
+}
+
+function runSlice(arm: Arm, request: SliceRequest): Promise<SliceResult> {
+  return new Promise((resolve) => {
+    arm.child.once('message', (message: { type: 'result'; result: SliceResult }) => resolve(message.result));
+    arm.child.send(request);
+  });
+}
+
+async function prepareDatabase(adminUrl: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS otel_pg_bench WITH (FORCE)');
+  await admin.query('CREATE DATABASE otel_pg_bench');
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = '/otel_pg_bench';
+  await runMigrations(parseDatabaseUrl(url.toString(), 'BENCH_PG_URL'), { applicationName: 'otel-pg-bench-migrate' });
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  const { rows } = await client.query<{ id: number }>(
+    "INSERT INTO sources (name, url) VALUES ('bench', 'https://example.org/feed') RETURNING id",
+  );
+  await client.query(
+    `INSERT INTO exploits (source_id, external_id, cve_id, title, severity, published_at)
+     SELECT $1, 'bench-' || g, 'CVE-2024-' || lpad(g::text, 5, '0'), 'Benchmark exploit ' || g,
+            (ARRAY['low','medium','high','critical'])[1 + g % 4], now() - g * interval '1 minute'
+       FROM generate_series(1, 1000) AS g`,
+    [rows[0]!.id],
+  );
+  await client.end();
+  return url.toString();
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  let server: EmbeddedPostgres | undefined;
+  let adminUrl = process.env.BENCH_PG_URL;
+  if (!adminUrl) {
+    server = await EmbeddedPostgres.start();
+    adminUrl = server.url();
+  }
+  const arms: Arm[] = [];
+  try {
+    const url = await prepareDatabase(adminUrl);
+    for (const name of ARMS) arms.push(await startArm(name, url));
+    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+    console.log(`rounds: ${ROUNDS}, slice: ${SLICE_MS} ms after a ${WARMUP_MS} ms warm-up, arms interleaved in every round`);
+    for (const arm of arms) console.log(`  ${arm.name.padEnd(19)} instrumented: ${arm.proof}`);
+
+    const results = new Map<string, SliceResult[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const workload of WORKLOADS) {
+        for (const arm of arms) {
+          await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WARMUP_MS });
+          const result = await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: SLICE_MS });
+          const key = `${workload.name}/${arm.name}`;
+          results.set(key, [...(results.get(key) ?? []), result]);
+        }
+      }
+      process.stdout.write(`round ${round}/${ROUNDS} done\n`);
+    }
+
+    const summary: Record<string, Record<string, { qps: number; ratio: number; p50Ms: number; p99Ms: number; cpuUs: number; cpuAddedUs: number; rssMb: number; errors: number }>> = {};
+    for (const workload of WORKLOADS) {
+      const raw = results.get(`${workload.name}/raw`)!;
+      summary[workload.name] = {};
+      console.log(`\n${workload.title}`);
+      console.log('arm                  queries/s   ratio   p50 ms   p99 ms   CPU µs/q   +CPU µs   RSS MB');
+      for (const arm of ARMS) {
+        const rows = results.get(`${workload.name}/${arm}`)!;
+        const ratios = rows.map((r, i) => r.qps / raw[i]!.qps);
+        const entry = {
+          qps: median(rows.map((r) => r.qps)),
+          ratio: median(ratios),
+          p50Ms: median(rows.map((r) => r.p50Ms)),
+          p99Ms: median(rows.map((r) => r.p99Ms)),
+          cpuUs: median(rows.map((r) => r.cpuUsPerQuery)),
+          cpuAddedUs: median(rows.map((r, i) => r.cpuUsPerQuery - raw[i]!.cpuUsPerQuery)),
+          rssMb: Math.max(...rows.map((r) => r.maxRssMb)),
+          errors: rows.reduce((n, r) => n + r.errors, 0),
+        };
+        summary[workload.name]![arm] = entry;
+        console.log(
+          `${arm.padEnd(19)} ${entry.qps.toFixed(0).padStart(10)} ${entry.ratio.toFixed(3).padStart(7)} ${entry.p50Ms.toFixed(2).padStart(8)} ` +
+            `${entry.p99Ms.toFixed(2).padStart(8)} ${entry.cpuUs.toFixed(1).padStart(10)} ${entry.cpuAddedUs.toFixed(1).padStart(9)} ${entry.rssMb.toFixed(0).padStart(8)}` +
+            (entry.errors ? `   (${entry.errors} errors)` : ''),
+        );
+      }
+    }
+    console.log('\nsummary (median of per-round ratios to raw pg.Pool; +CPU = client CPU added per query):');
+    for (const workload of WORKLOADS) {
+      const s = summary[workload.name]!;
+      const on = s['manager-on']!;
+      const off = s['manager-off']!;
+      const otel = s['instrumentation-pg']!;
+      console.log(
+        `  ${workload.name.padEnd(10)} manager-off ${off.ratio.toFixed(3)}x, manager-on ${on.ratio.toFixed(3)}x (+${on.cpuAddedUs.toFixed(1)} µs), ` +
+          `instrumentation-pg ${otel.ratio.toFixed(3)}x (+${otel.cpuAddedUs.toFixed(1)} µs); manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg`,
+      );
+    }
+    const outDir = join(here, 'results');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
+    writeFileSync(join(here, 'ratios.svg'), renderRatioChart(WORKLOADS.map((w) => w.name), ARMS, summary));
+    console.log(`\nwrote bench/ratios.svg and bench/results/latest.json in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    for (const arm of arms) arm.child.kill();
+    await server?.destroy();
+  }
+}
+
+await main();
