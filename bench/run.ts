@@ -64,12 +64,12 @@ async function prepareDatabase(adminUrl: string): Promise<string> {
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   const { rows } = await client.query<{ id: number }>(
-    "INSERT INTO sources (name, url) VALUES ('bench', 'https://example.org/feed') RETURNING id",
+    "INSERT INTO sources (name, base_url) VALUES ('bench', 'https://example.org/feed') RETURNING id",
   );
   await client.query(
-    `INSERT INTO exploits (source_id, external_id, cve_id, title, severity, published_at)
+    `INSERT INTO exploits (source_id, external_id, cve_id, title, severity, url, published_at)
      SELECT $1, 'bench-' || g, 'CVE-2024-' || lpad(g::text, 5, '0'), 'Benchmark exploit ' || g,
-            (ARRAY['low','medium','high','critical'])[1 + g % 4], now() - g * interval '1 minute'
+            (ARRAY['low','medium','high','critical'])[1 + g % 4], 'https://example.org/x/' || g, now() - g * interval '1 minute'
        FROM generate_series(1, 1000) AS g`,
     [rows[0]!.id],
   );
