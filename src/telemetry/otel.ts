@@ -1,18 +1,480 @@
-// OpenTelemetry tracker: semantic-convention pool metrics, slow/failed query spans, leak events. (Being built: issue 5.)
-import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-import type { PoolTracker } from './tracker.js';
+// OpenTelemetry tracker: semantic-convention pool metrics, spans for slow, failed and retried calls, leak events.
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  metrics,
+  trace,
+  type Attributes,
+  type BatchObservableResult,
+  type Context,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  type Observable,
+  type ObservableUpDownCounter,
+  type SpanContext,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import {
+  ATTR_CODE_STACKTRACE,
+  ATTR_DB_COLLECTION_NAME,
+  ATTR_DB_NAMESPACE,
+  ATTR_DB_OPERATION_NAME,
+  ATTR_DB_QUERY_TEXT,
+  ATTR_DB_RESPONSE_STATUS_CODE,
+  ATTR_DB_SYSTEM_NAME,
+  ATTR_ERROR_TYPE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  DB_SYSTEM_NAME_VALUE_POSTGRESQL,
+  ERROR_TYPE_VALUE_OTHER,
+  METRIC_DB_CLIENT_OPERATION_DURATION,
+} from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_DB_CLIENT_CONNECTION_POOL_NAME,
+  ATTR_DB_CLIENT_CONNECTION_STATE,
+  ATTR_DB_RESPONSE_RETURNED_ROWS,
+  DB_CLIENT_CONNECTION_STATE_VALUE_IDLE,
+  DB_CLIENT_CONNECTION_STATE_VALUE_USED,
+  METRIC_DB_CLIENT_CONNECTION_COUNT,
+  METRIC_DB_CLIENT_CONNECTION_CREATE_TIME,
+  METRIC_DB_CLIENT_CONNECTION_IDLE_MIN,
+  METRIC_DB_CLIENT_CONNECTION_MAX,
+  METRIC_DB_CLIENT_CONNECTION_PENDING_REQUESTS,
+  METRIC_DB_CLIENT_CONNECTION_TIMEOUTS,
+  METRIC_DB_CLIENT_CONNECTION_USE_TIME,
+  METRIC_DB_CLIENT_CONNECTION_WAIT_TIME,
+} from '@opentelemetry/semantic-conventions/incubating';
+import { ConfigError } from '../errors.js';
+import { sharedShapes, type QueryShape } from '../query/fingerprint.js';
+import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from './tracker.js';
+
+/** Instrumentation scope of every meter and tracer this package creates (kept equal to package.json by a test). */
+export const INSTRUMENTATION_SCOPE = { name: 'otel-pg-manager', version: '0.1.0' } as const;
+
+// Package extensions: not in the semantic conventions, so they live under their own prefix.
+/** Counter `{lease}`: leases held past the leak-detection threshold. */
+export const METRIC_PG_MANAGER_CONNECTION_LEAKS = 'pg_manager.connection.leaks';
+/** Counter `{query}`: logical calls at or above the slow-query threshold. */
+export const METRIC_PG_MANAGER_SLOW_QUERIES = 'pg_manager.slow_queries';
+/** Counter `{retry}`: attempts that failed and were tried again. */
+export const METRIC_PG_MANAGER_RETRIES = 'pg_manager.retries';
+/** On `db.client.connection.wait_time`: how the wait ended (`acquired`, `timeout`, `error`). */
+export const ATTR_PG_MANAGER_OUTCOME = 'pg_manager.outcome';
+/** On query spans: attempts made by the logical call (1 = no retry). */
+export const ATTR_PG_MANAGER_ATTEMPTS = 'pg_manager.attempts';
+/** On leak spans: the lease id, to match a late return with its detection. */
+export const ATTR_PG_MANAGER_LEASE_ID = 'pg_manager.lease.id';
+/** On leak spans: seconds the lease had been held. */
+export const ATTR_PG_MANAGER_LEASE_HELD_SECONDS = 'pg_manager.lease.held_seconds';
+export const SPAN_NAME_LEAK = 'pg_manager.connection.leak';
+export const SPAN_NAME_LEAK_RESOLVED = 'pg_manager.connection.leak_resolved';
+
+// Seconds. The SDK's default buckets are millisecond-scale and would put every sample in the first one.
+const OPERATION_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
+// Handing out an idle connection takes microseconds; waiting in the queue can last up to the timeout.
+const WAIT_TIME_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const USE_TIME_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+const CREATE_TIME_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+// SQLSTATE classes whose messages and details echo the data: 22 (data exception), 23 (integrity
+// constraint violation), and P0 (PL/pgSQL RAISE, whose text is whatever the function formatted);
+// and 42601, whose "syntax error at or near" can quote a literal of un-parameterized SQL.
+const DATA_ECHOING_CLASSES = ['22', '23', 'P0'];
+const DATA_ECHOING_STATES = ['42601'];
+const MAX_STATUS_MESSAGE = 512;
+// Bounds for caches keyed by things the tracker does not control.
+const MAX_ATTRIBUTE_SETS = 1000;
+const MAX_REMEMBERED_LEAKS = 1000;
 
 export interface TelemetryOptions {
-  /** Defaults to the global meter provider (a no-op until the app registers an SDK). */
+  /** Defaults to the global meter provider (a no-op until the app registers an SDK, so register it first). */
   meterProvider?: MeterProvider;
   /** Defaults to the global tracer provider. */
   tracerProvider?: TracerProvider;
+  /** A span for every logical call, not only slow, failed and retried ones (default false). */
+  traceAllQueries?: boolean;
+  /** Fraction (0 to 1) of fast, successful calls that get a span anyway (default 0). */
+  sampleRatio?: number;
+  /** Query spans only when the call began inside an active span, as in instrumentation-pg (default false). */
+  requireParentSpan?: boolean;
 }
 
 export interface OtelTrackerOptions extends TelemetryOptions {
   slowQueryThresholdMs: number;
 }
 
-export function createOtelTracker(_options: OtelTrackerOptions): PoolTracker {
-  return {};
+/** Attribute sets of one pool, built once so that recording a measurement allocates nothing. */
+class PoolSeries {
+  readonly common: Attributes;
+  readonly used: Attributes;
+  readonly idle: Attributes;
+  readonly waitAcquired: Attributes;
+  readonly waitTimedOut: Attributes;
+  readonly waitFailed: Attributes;
+  /** Span attributes shared by every span of this pool. */
+  readonly span: Attributes;
+  // Keyed by the shape object, so an entry goes away when the shape cache evicts its shape.
+  private readonly succeeded = new WeakMap<QueryShape, Attributes>();
+  private readonly failed = new Map<string, Attributes>();
+  private readonly retried = new Map<string, Attributes>();
+
+  constructor(readonly pool: TrackedPool) {
+    this.common = { [ATTR_DB_CLIENT_CONNECTION_POOL_NAME]: pool.name, [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL };
+    this.used = { ...this.common, [ATTR_DB_CLIENT_CONNECTION_STATE]: DB_CLIENT_CONNECTION_STATE_VALUE_USED };
+    this.idle = { ...this.common, [ATTR_DB_CLIENT_CONNECTION_STATE]: DB_CLIENT_CONNECTION_STATE_VALUE_IDLE };
+    this.waitAcquired = { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'acquired' };
+    this.waitTimedOut = { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'timeout' };
+    this.waitFailed = { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'error' };
+    this.span = {
+      ...this.common,
+      // PostgreSQL's db.namespace is `{database}|{schema}`; the schema is not known without a query, so the database alone.
+      [ATTR_DB_NAMESPACE]: pool.server.database,
+      [ATTR_SERVER_ADDRESS]: pool.server.address,
+      [ATTR_SERVER_PORT]: pool.server.port,
+    };
+  }
+
+  operation(shape: QueryShape): Attributes {
+    let attributes = this.succeeded.get(shape);
+    if (attributes === undefined) {
+      attributes = this.withShape(shape);
+      this.succeeded.set(shape, attributes);
+    }
+    return attributes;
+  }
+
+  failedOperation(shape: QueryShape, errorType: string, sqlstate: string | undefined): Attributes {
+    const key = `${shape.operation ?? ''}\u0000${shape.collection ?? ''}\u0000${errorType}`;
+    let attributes = this.failed.get(key);
+    if (attributes === undefined) {
+      attributes = this.withShape(shape);
+      attributes[ATTR_ERROR_TYPE] = errorType;
+      if (sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = sqlstate;
+      remember(this.failed, key, attributes);
+    }
+    return attributes;
+  }
+
+  retry(errorType: string, sqlstate: string | undefined): Attributes {
+    let attributes = this.retried.get(errorType);
+    if (attributes === undefined) {
+      attributes = { ...this.common, [ATTR_ERROR_TYPE]: errorType };
+      if (sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = sqlstate;
+      remember(this.retried, errorType, attributes);
+    }
+    return attributes;
+  }
+
+  private withShape(shape: QueryShape): Attributes {
+    const attributes: Attributes = { ...this.common };
+    if (shape.operation) attributes[ATTR_DB_OPERATION_NAME] = shape.operation;
+    if (shape.collection) attributes[ATTR_DB_COLLECTION_NAME] = shape.collection;
+    return attributes;
+  }
+}
+
+/** Inserts into a map that must stay bounded, forgetting the oldest entry first. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  if (map.size >= MAX_ATTRIBUTE_SETS) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+  map.set(key, value);
+}
+
+/** `error.type`: the SQLSTATE when the server gave one, else a Node error code or the error class, else `_OTHER`. */
+function errorTypeOf(error: unknown, sqlstate: string | undefined): string {
+  if (sqlstate !== undefined) return sqlstate;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+    if (error.name && error.name !== 'Error') return error.name;
+  }
+  return ERROR_TYPE_VALUE_OTHER;
+}
+
+/** The span status message: the error's own message, except where PostgreSQL puts data into it. */
+function statusMessage(error: unknown, sqlstate: string | undefined): string {
+  if (sqlstate !== undefined && (DATA_ECHOING_CLASSES.includes(sqlstate.slice(0, 2)) || DATA_ECHOING_STATES.includes(sqlstate))) {
+    return `PostgreSQL error ${sqlstate} (message withheld: it can contain data)`;
+  }
+  // Only Error messages: an arbitrary thrown value could be anything, including the data itself.
+  const message = error instanceof Error ? error.message : 'a non-Error value was thrown';
+  return message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}…` : message;
+}
+
+function isContext(value: unknown): value is Context {
+  return typeof value === 'object' && value !== null && typeof (value as Context).getValue === 'function';
+}
+
+/**
+ * Converts a performance.now() reading to epoch milliseconds on the wall clock the SDK stamps its own
+ * spans with. `performance.timeOrigin + t` alone drifts from Date.now() over a long uptime, which
+ * would place a child before its parent.
+ */
+function wallClockMs(performanceMs: number): number {
+  return Date.now() - performance.now() + performanceMs;
+}
+
+class OtelTracker implements PoolTracker {
+  private readonly meter: Meter;
+  private readonly tracer: Tracer;
+  private readonly slowQueryThresholdSeconds: number;
+  private readonly traceAllQueries: boolean;
+  private readonly sampleRatio: number;
+  private readonly requireParentSpan: boolean;
+  private readonly series = new Map<TrackedPool, PoolSeries>();
+  private readonly leakSpans = new Map<number, SpanContext>();
+
+  private readonly connectionCount: ObservableUpDownCounter;
+  private readonly connectionMax: ObservableUpDownCounter;
+  private readonly connectionIdleMin: ObservableUpDownCounter;
+  private readonly pendingRequests: ObservableUpDownCounter;
+  private readonly observables: Observable[];
+  private readonly timeouts: Counter;
+  private readonly waitTime: Histogram;
+  private readonly useTime: Histogram;
+  private readonly createTime: Histogram;
+  private readonly operationDuration: Histogram;
+  private readonly leaks: Counter;
+  private readonly slowQueries: Counter;
+  private readonly retries: Counter;
+
+  constructor(options: OtelTrackerOptions) {
+    const sampleRatio = options.sampleRatio ?? 0;
+    if (!(sampleRatio >= 0 && sampleRatio <= 1)) {
+      throw new ConfigError('telemetry.sampleRatio', `must be a number from 0 to 1, got ${String(sampleRatio).slice(0, 20)}`);
+    }
+    this.sampleRatio = sampleRatio;
+    this.traceAllQueries = options.traceAllQueries === true;
+    this.requireParentSpan = options.requireParentSpan === true;
+    this.slowQueryThresholdSeconds = options.slowQueryThresholdMs / 1000;
+    const { name, version } = INSTRUMENTATION_SCOPE;
+    this.meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(name, version);
+    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(name, version);
+    const meter = this.meter;
+
+    this.connectionCount = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_COUNT, {
+      unit: '{connection}',
+      description: 'The number of connections that are currently in state described by the state attribute.',
+    });
+    this.connectionMax = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_MAX, {
+      unit: '{connection}',
+      description: 'The maximum number of open connections allowed.',
+    });
+    this.connectionIdleMin = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_IDLE_MIN, {
+      unit: '{connection}',
+      description: 'The minimum number of idle open connections allowed.',
+    });
+    this.pendingRequests = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_PENDING_REQUESTS, {
+      unit: '{request}',
+      description: 'The number of current pending requests for an open connection.',
+    });
+    this.observables = [this.connectionCount, this.connectionMax, this.connectionIdleMin, this.pendingRequests];
+    // One callback for all four gauges: each pool's counts are read once per collection.
+    meter.addBatchObservableCallback(this.observe, this.observables);
+
+    this.timeouts = meter.createCounter(METRIC_DB_CLIENT_CONNECTION_TIMEOUTS, {
+      unit: '{timeout}',
+      description: 'The number of connection timeouts that have occurred trying to obtain a connection from the pool.',
+    });
+    this.waitTime = meter.createHistogram(METRIC_DB_CLIENT_CONNECTION_WAIT_TIME, {
+      unit: 's',
+      description: 'The time it took to obtain an open connection from the pool (pg_manager.outcome: acquired, timeout, error).',
+      advice: { explicitBucketBoundaries: WAIT_TIME_BUCKETS },
+    });
+    this.useTime = meter.createHistogram(METRIC_DB_CLIENT_CONNECTION_USE_TIME, {
+      unit: 's',
+      description: 'The time between borrowing a connection and returning it to the pool.',
+      advice: { explicitBucketBoundaries: USE_TIME_BUCKETS },
+    });
+    this.createTime = meter.createHistogram(METRIC_DB_CLIENT_CONNECTION_CREATE_TIME, {
+      unit: 's',
+      description: 'The time it took to create a new connection.',
+      advice: { explicitBucketBoundaries: CREATE_TIME_BUCKETS },
+    });
+    this.operationDuration = meter.createHistogram(METRIC_DB_CLIENT_OPERATION_DURATION, {
+      unit: 's',
+      description: 'Duration of database client operations (one logical call, retries included).',
+      advice: { explicitBucketBoundaries: OPERATION_DURATION_BUCKETS },
+    });
+    this.leaks = meter.createCounter(METRIC_PG_MANAGER_CONNECTION_LEAKS, {
+      unit: '{lease}',
+      description: 'Leases held past the leak-detection threshold (otel-pg-manager extension).',
+    });
+    this.slowQueries = meter.createCounter(METRIC_PG_MANAGER_SLOW_QUERIES, {
+      unit: '{query}',
+      description: 'Logical calls that took at least the slow-query threshold (otel-pg-manager extension).',
+    });
+    this.retries = meter.createCounter(METRIC_PG_MANAGER_RETRIES, {
+      unit: '{retry}',
+      description: 'Failed attempts that were tried again (otel-pg-manager extension).',
+    });
+  }
+
+  private seriesFor(pool: TrackedPool): PoolSeries {
+    let series = this.series.get(pool);
+    if (series === undefined) {
+      series = new PoolSeries(pool);
+      this.series.set(pool, series);
+    }
+    return series;
+  }
+
+  private readonly observe = (result: BatchObservableResult): void => {
+    for (const series of this.series.values()) {
+      const { pool } = series;
+      const counts = pool.counts();
+      result.observe(this.connectionCount, counts.total - counts.idle, series.used);
+      result.observe(this.connectionCount, counts.idle, series.idle);
+      result.observe(this.connectionMax, pool.max, series.common);
+      result.observe(this.connectionIdleMin, pool.min, series.common);
+      result.observe(this.pendingRequests, counts.waiting, series.common);
+    }
+  };
+
+  poolAdded(pool: TrackedPool): void {
+    this.seriesFor(pool);
+  }
+
+  captureContext(): unknown {
+    return context.active();
+  }
+
+  acquired(pool: TrackedPool, waitSeconds: number): void {
+    this.waitTime.record(waitSeconds, this.seriesFor(pool).waitAcquired);
+  }
+
+  acquireTimedOut(pool: TrackedPool, waitSeconds: number): void {
+    const series = this.seriesFor(pool);
+    this.timeouts.add(1, series.common);
+    this.waitTime.record(waitSeconds, series.waitTimedOut);
+  }
+
+  acquireFailed(pool: TrackedPool, waitSeconds: number): void {
+    this.waitTime.record(waitSeconds, this.seriesFor(pool).waitFailed);
+  }
+
+  released(pool: TrackedPool, useSeconds: number): void {
+    this.useTime.record(useSeconds, this.seriesFor(pool).common);
+  }
+
+  connectionCreated(pool: TrackedPool, seconds: number): void {
+    this.createTime.record(seconds, this.seriesFor(pool).common);
+  }
+
+  queryFinished(event: QueryEvent): void {
+    const series = this.seriesFor(event.pool);
+    const shape = sharedShapes.shape(event.sql);
+    const errorType = event.error === undefined ? undefined : errorTypeOf(event.error, event.sqlstate);
+    const attributes = errorType === undefined ? series.operation(shape) : series.failedOperation(shape, errorType, event.sqlstate);
+    this.operationDuration.record(event.durationSeconds, attributes);
+    const slow = event.durationSeconds >= this.slowQueryThresholdSeconds;
+    if (slow) this.slowQueries.add(1, attributes);
+    // A fast, successful, first-time call gets no span: that is nearly every call, and the histogram covers it.
+    if (
+      slow ||
+      errorType !== undefined ||
+      event.attempts > 1 ||
+      this.traceAllQueries ||
+      (this.sampleRatio > 0 && Math.random() < this.sampleRatio)
+    ) {
+      this.querySpan(event, series, shape, errorType);
+    }
+  }
+
+  /** The span of one logical call, created after the fact with its true start, under the context active when it began. */
+  private querySpan(event: QueryEvent, series: PoolSeries, shape: QueryShape, errorType: string | undefined): void {
+    const parent = isContext(event.context) ? event.context : ROOT_CONTEXT;
+    if (this.requireParentSpan && trace.getSpan(parent) === undefined) return;
+    const attributes: Attributes = {
+      ...series.span,
+      [ATTR_DB_QUERY_TEXT]: shape.normalized,
+      [ATTR_PG_MANAGER_ATTEMPTS]: event.attempts,
+    };
+    if (shape.operation) attributes[ATTR_DB_OPERATION_NAME] = shape.operation;
+    if (shape.collection) attributes[ATTR_DB_COLLECTION_NAME] = shape.collection;
+    if (event.rowCount !== null) attributes[ATTR_DB_RESPONSE_RETURNED_ROWS] = event.rowCount;
+    if (errorType !== undefined) {
+      attributes[ATTR_ERROR_TYPE] = errorType;
+      if (event.sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = event.sqlstate;
+    }
+    const name = shape.operation ? (shape.collection ? `${shape.operation} ${shape.collection}` : shape.operation) : DB_SYSTEM_NAME_VALUE_POSTGRESQL;
+    const startTime = wallClockMs(event.startTime);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime, attributes }, parent);
+    if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: statusMessage(event.error, event.sqlstate) });
+    span.end(startTime + event.durationSeconds * 1000);
+  }
+
+  retried(event: RetryEvent): void {
+    this.retries.add(1, this.seriesFor(event.pool).retry(errorTypeOf(event.error, event.sqlstate), event.sqlstate));
+  }
+
+  leakDetected(event: LeakEvent): void {
+    const series = this.seriesFor(event.pool);
+    this.leaks.add(1, series.common);
+    const now = Date.now();
+    // The span covers the lease from its acquisition to the moment it was found leaked, as a root:
+    // the sweep that finds it runs outside any request.
+    const span = this.tracer.startSpan(
+      SPAN_NAME_LEAK,
+      { kind: SpanKind.INTERNAL, startTime: now - event.heldSeconds * 1000, attributes: leakAttributes(series, event) },
+      ROOT_CONTEXT,
+    );
+    span.setStatus({ code: SpanStatusCode.ERROR, message: `connection not released after ${event.heldSeconds.toFixed(1)} s` });
+    span.end(now);
+    if (this.leakSpans.size >= MAX_REMEMBERED_LEAKS) {
+      const oldest = this.leakSpans.keys().next();
+      if (!oldest.done) this.leakSpans.delete(oldest.value);
+    }
+    this.leakSpans.set(event.leaseId, span.spanContext());
+  }
+
+  leakResolved(event: LeakEvent): void {
+    const series = this.seriesFor(event.pool);
+    const detected = this.leakSpans.get(event.leaseId);
+    this.leakSpans.delete(event.leaseId);
+    const now = Date.now();
+    const span = this.tracer.startSpan(
+      SPAN_NAME_LEAK_RESOLVED,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: now - event.heldSeconds * 1000,
+        attributes: leakAttributes(series, event),
+        links: detected ? [{ context: detected }] : [],
+      },
+      ROOT_CONTEXT,
+    );
+    span.end(now);
+  }
+
+  close(): void {
+    this.meter.removeBatchObservableCallback(this.observe, this.observables);
+    this.series.clear();
+    this.leakSpans.clear();
+  }
+}
+
+function leakAttributes(series: PoolSeries, event: LeakEvent): Attributes {
+  const attributes: Attributes = {
+    ...series.span,
+    [ATTR_PG_MANAGER_LEASE_ID]: event.leaseId,
+    [ATTR_PG_MANAGER_LEASE_HELD_SECONDS]: event.heldSeconds,
+  };
+  if (event.stack !== undefined) attributes[ATTR_CODE_STACKTRACE] = event.stack;
+  return attributes;
+}
+
+/**
+ * The OpenTelemetry tracker: pool metrics named by the database-client semantic conventions, one
+ * CLIENT span per slow, failed or retried logical call (or sampled), and a span per leaked lease.
+ * Throws ConfigError when `sampleRatio` is outside 0..1.
+ */
+export function createOtelTracker(options: OtelTrackerOptions): PoolTracker {
+  return new OtelTracker(options);
 }
