@@ -78,24 +78,28 @@ export class RetryExhaustedError extends PgManagerError {
 }
 
 export interface MigrationFailure {
-  file: string;
+  /** The migration file concerned; absent when the failure is not about one file (the lock, the folder). */
+  file?: string;
   sqlstate?: string;
+  /** 1-based character offset into the file, as PostgreSQL reports it. */
   position?: number;
 }
 
 /** A migration could not be applied (nothing of it remains), or an applied file was changed afterwards. */
 export class MigrationError extends PgManagerError {
   readonly code = 'MIGRATION_FAILED';
-  readonly file: string;
+  readonly file: string | undefined;
   readonly sqlstate: string | undefined;
   readonly position: number | undefined;
 
+  /** `detail` completes "Migration <file> (SQLSTATE, position): ", e.g. "failed and was rolled back: ...". */
   constructor(failure: MigrationFailure, detail: string, cause?: unknown) {
     const where = [
       failure.sqlstate ? `SQLSTATE ${failure.sqlstate}` : undefined,
       failure.position !== undefined ? `at character ${failure.position}` : undefined,
     ].filter(Boolean);
-    super(`Migration ${failure.file} failed${where.length ? ` (${where.join(', ')})` : ''}: ${detail}`, { cause });
+    const subject = failure.file === undefined ? 'Migrations' : `Migration ${failure.file}`;
+    super(`${subject}${where.length ? ` (${where.join(', ')})` : ''}: ${detail}`, { cause });
     this.file = failure.file;
     this.sqlstate = failure.sqlstate;
     this.position = failure.position;
