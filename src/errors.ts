@@ -7,7 +7,8 @@ export type PgManagerErrorCode =
   | 'MIGRATION_FAILED'
   | 'MANAGER_CLOSED'
   | 'LEASE_RELEASED'
-  | 'TRANSACTION_ROLLED_BACK';
+  | 'TRANSACTION_ROLLED_BACK'
+  | 'CONNECTION_LOST';
 
 export abstract class PgManagerError extends Error {
   abstract readonly code: PgManagerErrorCode;
@@ -130,5 +131,30 @@ export class TransactionRolledBackError extends PgManagerError {
 
   constructor() {
     super('The transaction was rolled back by the server at COMMIT (an earlier statement failed); no change was saved.');
+  }
+}
+
+/**
+ * The connection died, or gave no answer within queryTimeoutMs, while a statement was in flight,
+ * and the server sent no SQLSTATE to say why. `cause` is the driver's error; the connection was destroyed.
+ */
+export class ConnectionLostError extends PgManagerError {
+  readonly code = 'CONNECTION_LOST';
+
+  constructor(
+    readonly poolName: string,
+    /**
+     * 'unknown': the statement (or COMMIT) may or may not have taken effect, so it was not re-sent.
+     * 'rolled back': it was inside a transaction that had not reached COMMIT, which the server discards.
+     */
+    readonly outcome: 'unknown' | 'rolled back',
+    cause: unknown,
+  ) {
+    const what = cause instanceof Error ? cause.message : String(cause);
+    const effect =
+      outcome === 'unknown'
+        ? 'it may or may not have taken effect, so it was not sent again; make the write idempotent to have it retried'
+        : 'the transaction was not committed';
+    super(`The connection of pool "${poolName}" was lost while a statement was in flight (${what}); ${effect}.`, { cause });
   }
 }

@@ -2,11 +2,11 @@
 import type pg from 'pg';
 import { inspect } from 'node:util';
 import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
-import { ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
+import { ConnectionLostError, ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
 import type { Lease } from './pool/lease.js';
 import { ManagedPool } from './pool/managed-pool.js';
 import { runMigrations } from './migrations/runner.js';
-import { backoffDelay, classifyError, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
+import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
 import { ConnectionMonitor, type MonitorReport } from './telemetry/monitor.js';
 import { createOtelTracker, type TelemetryOptions } from './telemetry/otel.js';
 import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
@@ -74,6 +74,14 @@ export interface CreateOptions extends ManagerOptions {
 const TRANSACTION_RETRY_STATES = new Set(['40001', '40P01']);
 /** After a replica fails to connect, reads go to the primary for this long before the replica is tried again. */
 const REPLICA_COOLDOWN_MS = 5000;
+
+/**
+ * pg reports a dead connection or its own query deadline as a bare Error or a Node socket error,
+ * with no SQLSTATE; callers get a typed error instead. Server errors pass through unchanged.
+ */
+function typedLoss(error: unknown, pool: ManagedPool, outcome: ConnectionLostError['outcome']): unknown {
+  return sqlstateOf(error) === undefined && isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
+}
 
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
 
@@ -283,7 +291,7 @@ export class PostgresManager {
         }
         if (!retryable || attempt > maxRetries || this.closing) {
           this.reportQuery(pool, sql, startTime, error, null, attempt, context);
-          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : error;
+          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
         }
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
@@ -338,19 +346,27 @@ export class PostgresManager {
     for (let attempt = 1; ; attempt++) {
       const lease = await this.acquireWithRetry(this.primary, options.timeoutMs ?? this.primary.defaultTimeoutMs, borrower);
       const client = lease.client;
+      let stage: 'begin' | 'body' | 'commit' = 'begin';
       try {
         await client.query(begin);
+        stage = 'body';
         const value = await fn(client);
+        stage = 'commit';
         const commit = await client.query('COMMIT');
         if (commit.command === 'ROLLBACK') throw new TransactionRolledBackError();
         lease.release();
         return value;
       } catch (error) {
+        const lost = isConnectionBroken(error);
         const status = client.getTransactionStatus();
-        if (status === 'T' || status === 'E') await client.query('ROLLBACK').catch(() => undefined);
+        // On a dead or unanswering connection a ROLLBACK would only queue behind the lost statement;
+        // destroying the connection (release below) makes the server roll back instead.
+        if (!lost && (status === 'T' || status === 'E')) await client.query('ROLLBACK').catch(() => undefined);
         lease.release(error);
         const state = sqlstateOf(error);
-        if (!state || !TRANSACTION_RETRY_STATES.has(state)) throw error;
+        // A connection that died before BEGIN was answered ran none of the callback: take another one.
+        const retryable = (state !== undefined && TRANSACTION_RETRY_STATES.has(state)) || (stage === 'begin' && lost);
+        if (!retryable) throw typedLoss(error, this.primary, stage === 'commit' ? 'unknown' : 'rolled back');
         if (attempt > maxRetries || this.closing) throw new RetryExhaustedError(attempt, error);
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool: this.primary, attempt, error, sqlstate: state, delayMs });
