@@ -4,10 +4,21 @@ import { inspect } from 'node:util';
 import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
 import { ConnectionLostError, ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
 import type { Lease } from './pool/lease.js';
+import { Borrower } from './pool/borrower.js';
 import { ManagedPool } from './pool/managed-pool.js';
 import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
-import { ConnectionMonitor, type MonitorReport } from './telemetry/monitor.js';
+import { loadSqlParser } from './query/fingerprint.js';
+import {
+  ConnectionMonitor,
+  unmonitoredHealth,
+  unmonitoredReport,
+  type HealthContext,
+  type HealthStatus,
+  type MonitorReport,
+  type MonitorSettings,
+  type QueryStatsReport,
+} from './telemetry/monitor.js';
 import { createOtelTracker, type TelemetryOptions } from './telemetry/otel.js';
 import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
 
@@ -68,6 +79,8 @@ export interface CreateOptions extends ManagerOptions {
   logger?: Logger;
   /** Providers and span options for the OpenTelemetry tracker (attached when monitoring is enabled). */
   telemetry?: TelemetryOptions;
+  /** Snapshot interval, tracked-query bound and health thresholds of the in-process monitor. */
+  monitor?: MonitorSettings;
 }
 
 /** SQLSTATEs after which a whole transaction callback is run again. */
@@ -120,9 +133,13 @@ export class PostgresManager {
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
-    const { logger, telemetry, ...managerOptions } = options;
+    const { logger, telemetry, monitor, ...managerOptions } = options;
     const manager = new PostgresManager(resolveConfig(managerOptions), logger ?? consoleLogger);
-    if (manager.config.monitoringEnabled) manager.attachBuiltInTrackers(telemetry);
+    if (manager.config.monitoringEnabled) {
+      // Once, before the first query: shapes are then PostgreSQL's own (the scanner alone if it cannot load).
+      await loadSqlParser();
+      manager.attachBuiltInTrackers(telemetry, monitor);
+    }
     try {
       await manager.warmUp(manager.primary);
     } catch (error) {
@@ -178,9 +195,9 @@ export class PostgresManager {
   }
 
   /** The monitor and the OpenTelemetry tracker; with MONITORING_ENABLED=false no tracker is attached at all. */
-  private attachBuiltInTrackers(telemetry: TelemetryOptions | undefined): void {
+  private attachBuiltInTrackers(telemetry: TelemetryOptions | undefined, monitor: MonitorSettings | undefined): void {
     const { slowQueryThresholdMs } = this.config;
-    this.monitor = new ConnectionMonitor({ slowQueryThresholdMs, logger: this.logger });
+    this.monitor = new ConnectionMonitor({ ...monitor, slowQueryThresholdMs, logger: this.logger });
     this.addTracker(this.monitor);
     this.addTracker(createOtelTracker({ ...telemetry, slowQueryThresholdMs }));
   }
@@ -214,10 +231,7 @@ export class PostgresManager {
   private borrower(from: (...args: never[]) => unknown): { stack?: string } | undefined {
     // Only a tracker can report a leak, so without one there is no stack worth capturing.
     if (!this.primary.leakDetectionEnabled || this.trackers.size === 0) return undefined;
-    // The stack is captured now (cheap) and formatted only if a leak is ever reported.
-    const holder: { stack?: string } = {};
-    Error.captureStackTrace(holder, from);
-    return holder;
+    return new Borrower(from);
   }
 
   /**
@@ -391,9 +405,32 @@ export class PostgresManager {
     }
   }
 
-  /** A JSON-serializable snapshot of the pools. */
+  /** What only the manager knows for health: how schema initialization went and whether the replica answers. */
+  private healthContext(): HealthContext {
+    return {
+      schemaError: this.schema.error?.message,
+      replicaAvailable: this.replica ? performance.now() >= this.replicaDownUntil : null,
+    };
+  }
+
+  /** Health graded by the in-process monitor; without monitoring only the schema and the replica are graded. */
+  getHealthStatus(): HealthStatus {
+    const context = this.healthContext();
+    return this.monitor?.getHealthStatus(context) ?? unmonitoredHealth(context);
+  }
+
+  /** Fingerprints with slow executions, slowest first, normalized text only (empty without monitoring). */
+  getSlowQueries(limit = 10): QueryStatsReport[] {
+    return this.monitor?.getSlowQueries(limit) ?? [];
+  }
+
+  /** Statistics per query fingerprint, most total time first (empty without monitoring). */
+  getQueryStats(limit = 20): QueryStatsReport[] {
+    return this.monitor?.getQueryStats(limit) ?? [];
+  }
+
+  /** A JSON-serializable snapshot of the pools, health, acquisition statistics, slow queries, leaks and history. */
   getPoolMetrics(): PoolMetrics {
-    const replicaAvailable = this.replica ? performance.now() >= this.replicaDownUntil : null;
     const state = (pool: ManagedPool): PoolState => {
       const counts = pool.counts();
       return {
@@ -407,14 +444,12 @@ export class PostgresManager {
         min: pool.min,
       };
     };
-    const health = this.monitor?.report({ schemaError: this.schema.error?.message, replicaAvailable }) ?? {
-      status: this.schema.state === 'failed' ? 'critical' : 'healthy',
-      reasons: this.schema.state === 'failed' ? [`schema initialization failed: ${this.schema.error?.message}`] : [],
-    };
+    const context = this.healthContext();
+    const health = this.monitor?.report(context) ?? unmonitoredReport(context);
     return {
       ...health,
       pools: this.replica ? { primary: state(this.primary), replica: state(this.replica) } : { primary: state(this.primary) },
-      replicaAvailable,
+      replicaAvailable: context.replicaAvailable,
       schema: this.schema,
     };
   }
