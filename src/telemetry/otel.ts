@@ -339,7 +339,11 @@ class OtelTracker implements PoolTracker {
   };
 
   poolAdded(pool: TrackedPool): void {
-    this.seriesFor(pool);
+    const series = this.seriesFor(pool);
+    // Counters start at 0 so that Prometheus' increase() sees the first timeout or leak: a series
+    // that first appears at 1 has no earlier sample to rise from.
+    this.timeouts.add(0, series.common);
+    this.leaks.add(0, series.common);
   }
 
   captureContext(): unknown {
