@@ -1,0 +1,40 @@
+// The migration runner's own connection: a pg.Client outside every pool, since the session advisory
+// lock belongs to its session and must never travel back into a pool with it.
+import pg from 'pg';
+import type { DatabaseTarget } from '../config.js';
+import type { Logger } from '../telemetry/tracker.js';
+
+export interface MigrationConnectionOptions {
+  applicationName: string;
+  connectTimeoutMs: number;
+  /** Server-side lock_timeout for this session (ms, 0 = none). */
+  lockTimeoutMs: number;
+  /** Server-side statement_timeout for this session (ms, 0 = none). */
+  statementTimeoutMs: number;
+  logger: Logger;
+}
+
+export async function openMigrationClient(target: DatabaseTarget, options: MigrationConnectionOptions): Promise<pg.Client> {
+  // Discrete fields, never connectionString: pg keeps its config enumerable, password included.
+  const client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    ssl: target.ssl,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    keepAlive: true,
+    // DDL that queues behind the application's locks makes every later query on that table queue
+    // behind the DDL; lock_timeout makes the migration give up instead of stalling the service.
+    ...(options.lockTimeoutMs > 0 ? { lock_timeout: options.lockTimeoutMs } : {}),
+    ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
+  });
+  // A connection that dies while idle emits 'error'; with no listener that would crash the process.
+  client.on('error', (error) => {
+    options.logger.warn(`otel-pg-manager: the migration connection failed: ${error.message}`);
+  });
+  await client.connect();
+  return client;
+}
