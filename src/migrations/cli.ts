@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// The otel-pg-manager command: `migrate` applies pending migrations, `status` lists applied and pending ones.
+import { parseArgs } from 'node:util';
+import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
+import { ConfigError, MigrationError } from '../errors.js';
+import type { Logger } from '../telemetry/tracker.js';
+import { runMigrations } from './runner.js';
+import { getMigrationStatus, type MigrationStatus } from './status.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+const USAGE = `Usage: otel-pg-manager <command> [--url URL] [--dir DIR]
+
+Commands:
+  migrate   Apply the pending migrations, each in its own transaction. Concurrent runs
+            against one database wait for each other; already applied files are skipped.
+  status    List applied migrations (with checksums, dates and durations) and pending ones.
+            Changes nothing and takes no lock.
+
+Options:
+  --url URL   postgresql://user:password@host:5432/database (default: $DATABASE_URL)
+  --dir DIR   folder of NNN_name.sql files (default: the package's own migrations/)
+  -h, --help  show this help
+
+Exit codes: 0 success; 1 failure (the database could not be reached, a migration failed,
+or status found an applied file that was changed or is missing); 2 usage error.
+`;
+
+interface Invocation {
+  command: 'migrate' | 'status';
+  target: DatabaseTarget;
+  dir: string | undefined;
+}
+
+class UsageError extends Error {}
+
+function parseArguments(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { url: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | 'help' {
+  const parsed = parseArguments(argv);
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  const [command, ...extra] = positionals;
+  if (command === undefined) throw new UsageError('no command given');
+  if (command !== 'migrate' && command !== 'status') throw new UsageError(`unknown command "${command.slice(0, 40)}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${(extra[0] ?? '').slice(0, 40)}"`);
+  const fromOption = values.url !== undefined;
+  const url = fromOption ? values.url : env.DATABASE_URL;
+  if (url === undefined || url.trim() === '') throw new UsageError('no database: pass --url or set DATABASE_URL');
+  // ConfigError names the field and the problem, never the value (it may hold the password).
+  const target = parseDatabaseUrl(url, fromOption ? '--url' : 'DATABASE_URL');
+  return { command, target, dir: values.dir };
+}
+
+const consoleLogger: Logger = {
+  warn: (message) => console.error(message),
+  info: (message) => console.log(message),
+};
+
+async function migrate({ target, dir }: Invocation): Promise<number> {
+  console.log(`Migrating ${target.redactedUrl}`);
+  const { applied } = await runMigrations(target, { dir, logger: consoleLogger });
+  console.log(applied.length === 0 ? 'Nothing to apply: the database is up to date.' : `Applied ${applied.length} migration(s).`);
+  return EXIT_OK;
+}
+
+async function status({ target, dir }: Invocation): Promise<number> {
+  const report = await getMigrationStatus(target, { dir, logger: consoleLogger });
+  console.log(formatStatus(target, report));
+  for (const problem of report.problems) console.error(`Problem: ${problem.message}`);
+  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+function formatStatus(target: DatabaseTarget, report: MigrationStatus): string {
+  const lines = [`Database:   ${target.redactedUrl}`, `Migrations: ${report.dir}`, '', `Applied (${report.applied.length}):`];
+  for (const m of report.applied) {
+    const flag = m.state === 'ok' ? '' : m.state === 'changed' ? '  CHANGED ON DISK' : '  MISSING ON DISK';
+    lines.push(`  ${m.name}  sha256:${m.checksum}  ${m.appliedAt.toISOString()}  ${m.executionMs} ms${flag}`);
+  }
+  if (report.applied.length === 0) lines.push('  (none)');
+  lines.push('', `Pending (${report.pending.length}):`);
+  for (const m of report.pending) lines.push(`  ${m.name}  sha256:${m.checksum}`);
+  if (report.pending.length === 0) lines.push('  (none)');
+  return lines.join('\n');
+}
+
+/** pg's messages name the host and the user at most, never the password. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // A host name that resolves to several addresses fails with an AggregateError whose own message is empty.
+  const parts = error instanceof AggregateError ? error.errors.map((inner: unknown) => describe(inner)) : [];
+  const code = (error as { code?: unknown }).code;
+  return error.message || parts.join('; ') || (typeof code === 'string' ? code : error.name);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let invocation: Invocation | 'help';
+  try {
+    invocation = parseInvocation(argv, process.env);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      console.error(`otel-pg-manager: ${error.message}\nRun "otel-pg-manager --help" for usage.`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  if (invocation === 'help') {
+    console.log(USAGE);
+    return EXIT_OK;
+  }
+  try {
+    return invocation.command === 'migrate' ? await migrate(invocation) : await status(invocation);
+  } catch (error) {
+    if (error instanceof MigrationError) {
+      console.error(`otel-pg-manager: ${error.message}`);
+    } else {
+      console.error(`otel-pg-manager: ${invocation.command} failed against ${invocation.target.redactedUrl}: ${describe(error)}`);
+    }
+    return EXIT_FAILED;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
