@@ -51,19 +51,21 @@ export class Lease implements AsyncDisposable {
 
   /**
    * Gives the connection back. Idempotent. The connection is destroyed instead of reused when it
-   * broke, when `error` says the connection is gone, or when it is still inside a transaction
-   * (its state would leak into the next borrower).
+   * broke, when `error` says the connection is gone, when it is still inside a transaction
+   * (its state would leak into the next borrower), or when a statement is still awaiting its
+   * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
    */
   release(error?: unknown): void {
     if (this.released) return;
     this.released = true;
-    const client = this.pgClient as pg.PoolClient & BrokenMarked;
+    const client = this.pgClient as pg.PoolClient & BrokenMarked & { readyForQuery?: boolean };
     const txStatus = client.getTransactionStatus?.();
     const destroy =
       client[BROKEN] === true ||
       (error !== undefined && isConnectionBroken(error)) ||
       txStatus === 'T' ||
-      txStatus === 'E';
+      txStatus === 'E' ||
+      client.readyForQuery === false;
     this.done(destroy || undefined);
     this.owner.leaseEnded(this, destroy);
   }
