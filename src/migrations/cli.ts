@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
 import { ConfigError, MigrationError } from '../errors.js';
 import type { Logger } from '../telemetry/tracker.js';
+import { defaultMigrationsDir } from './files.js';
 import { runMigrations } from './runner.js';
 import { getMigrationStatus, type MigrationStatus } from './status.js';
 
@@ -71,7 +72,7 @@ const consoleLogger: Logger = {
 };
 
 async function migrate({ target, dir }: Invocation): Promise<number> {
-  console.log(`Migrating ${target.redactedUrl}`);
+  console.log(`Migrating ${target.redactedUrl} with ${dir ?? defaultMigrationsDir}`);
   const { applied } = await runMigrations(target, { dir, logger: consoleLogger });
   console.log(applied.length === 0 ? 'Nothing to apply: the database is up to date.' : `Applied ${applied.length} migration(s).`);
   return EXIT_OK;

@@ -1,5 +1,4 @@
-// The migration runner's own connection: a pg.Client outside every pool, since the session advisory
-// lock belongs to its session and must never travel back into a pool with it.
+// The migration runner's own connection: one pg.Client, outside every pool.
 import pg from 'pg';
 import type { DatabaseTarget } from '../config.js';
 import type { Logger } from '../telemetry/tracker.js';
@@ -14,6 +13,7 @@ export interface MigrationConnectionOptions {
   logger: Logger;
 }
 
+/** Never a pooled connection: the session advisory lock belongs to its session and would travel back into the pool with it. */
 export async function openMigrationClient(target: DatabaseTarget, options: MigrationConnectionOptions): Promise<pg.Client> {
   // Discrete fields, never connectionString: pg keeps its config enumerable, password included.
   const client = new pg.Client({

@@ -81,21 +81,25 @@ async function refuseTransactionControl(pending: readonly MigrationFile[]): Prom
 
 async function applyFile(client: pg.Client, table: HistoryTable, file: MigrationFile, settings: MigrationSettings): Promise<number> {
   const startedAt = performance.now();
+  let runningFile = false;
   try {
     await client.query('BEGIN');
+    runningFile = true;
     // Without parameters pg uses the simple query protocol, which runs a whole multi-statement file.
     await client.query(file.sql);
+    runningFile = false;
     const executionMs = Math.round(performance.now() - startedAt);
     await recordApplied(client, table, file, executionMs);
     await client.query('COMMIT');
     return executionMs;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw failureOf(file, error, settings);
+    throw failureOf(file, error, settings, runningFile);
   }
 }
 
-function failureOf(file: MigrationFile, error: unknown, settings: MigrationSettings): MigrationError {
+/** `inFile`: the error came from the file's own statements, so its position points into the file. */
+function failureOf(file: MigrationFile, error: unknown, settings: MigrationSettings, inFile: boolean): MigrationError {
   const sqlstate = sqlstateOf(error);
   const message = error instanceof Error ? error.message : String(error);
   if (!sqlstate) {
@@ -107,7 +111,7 @@ function failureOf(file: MigrationFile, error: unknown, settings: MigrationSetti
     );
   }
   const rawPosition = Number((error as { position?: unknown }).position);
-  const position = Number.isInteger(rawPosition) && rawPosition > 0 ? rawPosition : undefined;
+  const position = inFile && Number.isInteger(rawPosition) && rawPosition > 0 ? rawPosition : undefined;
   const where = position === undefined ? '' : ` (${lineAndColumn(file.sql, position)})`;
   const hint = (error as { hint?: unknown }).hint;
   return new MigrationError(

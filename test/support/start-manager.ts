@@ -1,5 +1,4 @@
-// Child process for the concurrency test: on "go" from stdin, starts a PostgresManager with schemaInit 'strict'.
-// Prints one JSON line: what its schema initialization applied and whether it had to wait for the lock.
+// Child process for the concurrency test: on "go" it starts a 'strict' PostgresManager and prints what that applied.
 import { createInterface } from 'node:readline';
 import { PostgresManager } from '../../src/index.js';
 
