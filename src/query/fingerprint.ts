@@ -15,8 +15,9 @@ export interface QueryShape {
 /** Normalized text longer than this is cut (with a trailing "…"), so a huge statement never lands in telemetry. */
 export const MAX_NORMALIZED_LENGTH = 2048;
 /**
- * Only this many leading characters of a text are scanned, so the cost of a miss is bounded
- * (about 100 µs at worst) however large the statement; texts that agree this far share a shape.
+ * Scanning stops after this many characters (not counting the inside of IN/ARRAY value lists,
+ * which are skipped by a quick pass), so a miss stays cheap however large the statement; texts
+ * that agree this far share a shape.
  */
 export const MAX_SCANNED_LENGTH = 4096;
 /**
@@ -88,10 +89,21 @@ const LITERAL_WORDS = new Set(['true', 'false', 'null']);
 
 /** End of a quoted run starting at `start` (the opening quote); doubled quotes escape; `backslash` for E'' strings. */
 function skipQuoted(sql: string, start: number, end: number, quote: number, backslash: boolean): number {
+  if (!backslash) {
+    // indexOf is much faster than a character loop over a long literal.
+    const mark = quote === 39 ? "'" : '"';
+    let i = start + 1;
+    for (;;) {
+      const close = sql.indexOf(mark, i);
+      if (close === -1 || close >= end) return end;
+      if (sql.charCodeAt(close + 1) !== quote) return close + 1;
+      i = close + 2;
+    }
+  }
   let i = start + 1;
   while (i < end) {
     const c = sql.charCodeAt(i);
-    if (backslash && c === 92) {
+    if (c === 92) {
       i += 2;
       continue;
     }
@@ -142,8 +154,41 @@ function skipNumber(sql: string, start: number, end: number): number {
   return i;
 }
 
-/** Splits SQL into tokens, dropping whitespace and comments; an unterminated literal or comment runs to `end`. */
-function tokenize(sql: string, end: number): Tokens {
+/**
+ * The index just past a list of two or more plain values (numbers, strings, placeholders) that
+ * starts after an `IN (` or `ARRAY[`, or -1. It makes no tokens, so an IN list of thousands of
+ * ids costs a quick pass instead of thousands of tokens; anything unusual (-1) takes the normal path.
+ */
+function skipValueList(sql: string, start: number, close: number): number {
+  const n = sql.length;
+  let i = start;
+  let count = 0;
+  for (;;) {
+    while (i < n && isSpace(sql.charCodeAt(i))) i++;
+    let c = sql.charCodeAt(i);
+    if (c === 45 || c === 43) c = sql.charCodeAt(++i);
+    if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)))) i = skipNumber(sql, i, n);
+    else if (c === 36 && isDigit(sql.charCodeAt(i + 1))) {
+      i++;
+      while (i < n && isDigit(sql.charCodeAt(i))) i++;
+    } else if (c === 39) i = skipQuoted(sql, i, n, 39, false);
+    else if ((c | 32) === 101 && sql.charCodeAt(i + 1) === 39) i = skipQuoted(sql, i + 1, n, 39, true);
+    else return -1;
+    count++;
+    while (i < n && isSpace(sql.charCodeAt(i))) i++;
+    c = sql.charCodeAt(i);
+    if (c === close) return count > 1 ? i + 1 : -1;
+    if (c !== 44) return -1;
+    i++;
+  }
+}
+
+/**
+ * Splits SQL into tokens, dropping whitespace and comments; an unterminated literal or comment
+ * runs to the end. Stops (truncated) once MAX_SCANNED_LENGTH characters outside value lists were read.
+ */
+function tokenize(sql: string): { tokens: Tokens; truncated: boolean } {
+  const end = sql.length;
   const kind: number[] = [];
   const text: string[] = [];
   const gap: boolean[] = [];
@@ -155,9 +200,23 @@ function tokenize(sql: string, end: number): Tokens {
     pendingGap = false;
   };
   let i = 0;
+  let inLists = 0;
   while (i < end) {
+    if (i - inLists > MAX_SCANNED_LENGTH) return { tokens: { kind, text, gap }, truncated: true };
     const c = sql.charCodeAt(i);
     const next = sql.charCodeAt(i + 1);
+    if ((c === 40 || c === 91) && kind[kind.length - 1] === WORD) {
+      const word = text[text.length - 1]!.toLowerCase();
+      const listEnd = word === (c === 40 ? 'in' : 'array') ? skipValueList(sql, i + 1, c === 40 ? 41 : 93) : -1;
+      if (listEnd !== -1) {
+        push(PUNCT, sql[i]!);
+        push(LIST, '');
+        push(PUNCT, c === 40 ? ')' : ']');
+        inLists += listEnd - i;
+        i = listEnd;
+        continue;
+      }
+    }
     if (isSpace(c)) {
       i++;
       pendingGap = true;
@@ -251,7 +310,7 @@ function tokenize(sql: string, end: number): Tokens {
       i++;
     }
   }
-  return { kind, text, gap };
+  return { tokens: { kind, text, gap }, truncated: false };
 }
 
 function signContext(kind: number[], text: string[], prev: number): boolean {
@@ -502,19 +561,42 @@ function topLevelWord(t: Tokens, i: number, word: string): number {
   return -1;
 }
 
-function computeShape(sql: string): QueryShape {
-  const truncated = sql.length > MAX_SCANNED_LENGTH;
-  let source = sql;
-  if (parser && sql.length <= MAX_PARSED_LENGTH) {
-    try {
-      // PostgreSQL's own literal detection first; the scanner then tidies (and replaces anything it left).
-      source = parser.normalizeSync(sql);
-    } catch {
-      source = sql;
-    }
+/** True when both token lists have the same words and quoted identifiers in the same order. */
+function sameWords(a: Tokens, b: Tokens): boolean {
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (i < a.kind.length && a.kind[i] !== WORD && a.kind[i] !== QUOTED) i++;
+    while (j < b.kind.length && b.kind[j] !== WORD && b.kind[j] !== QUOTED) j++;
+    if (i === a.kind.length || j === b.kind.length) return i === a.kind.length && j === b.kind.length;
+    if (a.kind[i] !== b.kind[j] || a.text[i]!.toLowerCase() !== b.text[j]!.toLowerCase()) return false;
+    i++;
+    j++;
   }
-  const tokens = tokenize(source, truncated ? MAX_SCANNED_LENGTH : source.length);
-  const { normalized, key } = render(collapseLists(tokens), truncated);
+}
+
+/** The parser's normalization, tokenized, or undefined when it cannot be trusted. */
+function parsedTokens(sql: string, scanned: Tokens): Tokens | undefined {
+  if (!parser || sql.length > MAX_PARSED_LENGTH) return undefined;
+  let normalized: string;
+  try {
+    normalized = parser.normalizeSync(sql);
+  } catch {
+    return undefined;
+  }
+  // libpg-query 18.1.5 returns some errors as if they were the result ("unterminated quoted string
+  // at or near "'secret…""), quoting the input. A true normalization only replaces constants, so it
+  // keeps every word of the original; anything else is discarded.
+  const tokens = tokenize(normalized).tokens;
+  return sameWords(tokens, scanned) ? tokens : undefined;
+}
+
+function computeShape(sql: string): QueryShape {
+  const scanned = tokenize(sql);
+  // PostgreSQL's own literal detection when it is trustworthy; the scanner's otherwise. Either way
+  // the scanner's rendering replaces any constant the parser kept (typmods, ORDER BY positions).
+  const tokens = parsedTokens(sql, scanned.tokens) ?? scanned.tokens;
+  const { normalized, key } = render(collapseLists(tokens), scanned.truncated);
   const { operation, collection } = describe(tokens);
   return {
     fingerprint: createHash('sha1').update(key).digest('hex').slice(0, 16),
