@@ -37,3 +37,8 @@ export type {
   LeakEvent,
   Logger,
 } from './telemetry/tracker.js';
+export { runMigrations } from './migrations/runner.js';
+export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
+export { getMigrationStatus } from './migrations/status.js';
+export type { MigrationStatus, MigrationStatusOptions, AppliedMigration, PendingMigration } from './migrations/status.js';
+export { defaultMigrationsDir } from './migrations/files.js';
