@@ -17,7 +17,7 @@ export interface HealthThresholds {
   timeoutRateCritical: number;
   /** Share of attempts that failed otherwise (server refused or unreachable): warning above. Default 0.01. */
   failureRateWarning: number;
-  /** … critical above. Default 0.05. */
+  /** … critical above (a warning for the replica, whose reads fall back to the primary). Default 0.05. */
   failureRateCritical: number;
   /** Rates count the attempts since this many snapshots ago (since start until there are that many). Default 6. */
   rateWindowSnapshots: number;
@@ -144,7 +144,9 @@ export class Grader {
       else if (timeoutRate > t.timeoutRateWarning) this.add('warning', `${label}: ${timedOut} > ${percent(t.timeoutRateWarning)})`);
       const failureRate = facts.failures / facts.attempts;
       const failed = `${facts.failures} of ${facts.attempts} acquisitions failed to connect in the last ${window} (${percent(failureRate)}`;
-      if (failureRate > t.failureRateCritical) this.add('critical', `${label}: ${failed} > ${percent(t.failureRateCritical)})`);
+      // Reads fall back to the primary when the replica cannot be reached: degraded, not down.
+      const severe = facts.role === 'replica' ? 'warning' : 'critical';
+      if (failureRate > t.failureRateCritical) this.add(severe, `${label}: ${failed} > ${percent(t.failureRateCritical)})`);
       else if (failureRate > t.failureRateWarning) this.add('warning', `${label}: ${failed} > ${percent(t.failureRateWarning)})`);
     }
 
