@@ -69,7 +69,8 @@ export class RetryExhaustedError extends PgManagerError {
     readonly attempts: number,
     cause: unknown,
   ) {
-    const last = cause instanceof Error ? cause.message : String(cause);
+    // Without its closing period, so the sentence below does not read "..".
+    const last = (cause instanceof Error ? cause.message : String(cause)).replace(/\.$/, '');
     super(
       `Gave up after ${attempts} attempts; the last failure was: ${last}. ` +
         'The database may be down, restarting or out of connection slots.',

@@ -2,7 +2,14 @@
 import type pg from 'pg';
 import { inspect } from 'node:util';
 import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
-import { ConnectionLostError, ManagerClosedError, RetryExhaustedError, TransactionRolledBackError } from './errors.js';
+import {
+  ConnectionLostError,
+  ConnectionTimeoutError,
+  ManagerClosedError,
+  PgManagerError,
+  RetryExhaustedError,
+  TransactionRolledBackError,
+} from './errors.js';
 import type { Lease } from './pool/lease.js';
 import { Borrower } from './pool/borrower.js';
 import { ManagedPool } from './pool/managed-pool.js';
@@ -93,7 +100,8 @@ const REPLICA_COOLDOWN_MS = 5000;
  * with no SQLSTATE; callers get a typed error instead. Server errors pass through unchanged.
  */
 function typedLoss(error: unknown, pool: ManagedPool, outcome: ConnectionLostError['outcome']): unknown {
-  return sqlstateOf(error) === undefined && isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
+  if (error instanceof PgManagerError || sqlstateOf(error) !== undefined) return error;
+  return isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
 }
 
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
@@ -303,9 +311,11 @@ export class PostgresManager {
           this.markReplicaDown(error);
           continue;
         }
-        if (!retryable || attempt > maxRetries || this.closing) {
+        // The acquisition timeout is the caller's deadline: waiting it out again would multiply it.
+        const again = retryable && !(error instanceof ConnectionTimeoutError);
+        if (!again || attempt > maxRetries || this.closing) {
           this.reportQuery(pool, sql, startTime, error, null, attempt, context);
-          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
+          throw again && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
         }
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
@@ -396,7 +406,8 @@ export class PostgresManager {
       try {
         return await pool.acquire(timeoutMs, borrower);
       } catch (error) {
-        if (classifyError(error, 'acquire') !== 'retry' || this.closing) throw error;
+        // As in query(): a timeout means the caller's deadline is spent.
+        if (classifyError(error, 'acquire') !== 'retry' || error instanceof ConnectionTimeoutError || this.closing) throw error;
         if (attempt > maxRetries) throw new RetryExhaustedError(attempt, error);
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
