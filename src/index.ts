@@ -42,3 +42,17 @@ export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
 export { getMigrationStatus } from './migrations/status.js';
 export type { MigrationStatus, MigrationStatusOptions, AppliedMigration, PendingMigration } from './migrations/status.js';
 export { defaultMigrationsDir } from './migrations/files.js';
+export {
+  createOtelTracker,
+  INSTRUMENTATION_SCOPE,
+  METRIC_PG_MANAGER_CONNECTION_LEAKS,
+  METRIC_PG_MANAGER_SLOW_QUERIES,
+  METRIC_PG_MANAGER_RETRIES,
+  ATTR_PG_MANAGER_OUTCOME,
+  ATTR_PG_MANAGER_ATTEMPTS,
+  ATTR_PG_MANAGER_LEASE_ID,
+  ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
+  SPAN_NAME_LEAK,
+  SPAN_NAME_LEAK_RESOLVED,
+} from './telemetry/otel.js';
+export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
