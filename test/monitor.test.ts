@@ -58,7 +58,7 @@ describe('query statistics', () => {
           }
         }),
       );
-      expect(db.getPoolMetrics().queries).toEqual({ tracked: 1000, evicted: total - 1000 });
+      expect(db.getPoolMetrics().queries).toEqual({ tracked: 1000, evicted: total - 1000, normalizer: 'libpg-query' });
       expect(db.getQueryStats(5000)).toHaveLength(1000);
     } finally {
       await db.close();

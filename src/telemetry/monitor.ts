@@ -1,6 +1,6 @@
 // In-process aggregator for apps without a collector: acquisition and query statistics, graded health, slow queries, leaks, history.
 import { ConfigError } from '../errors.js';
-import { sharedShapes, type ShapeCache } from '../query/fingerprint.js';
+import { sharedShapes, sqlParserLoaded, type ShapeCache } from '../query/fingerprint.js';
 import { AcquisitionWindow, roundMs, type AcquisitionSummary } from './acquisition-window.js';
 import { Grader, resolveThresholds, type HealthContext, type HealthState, type HealthThresholds, type PoolFacts } from './health.js';
 import { QueryTable, type QueryStats, type QueryStatsReport } from './query-stats.js';
@@ -132,7 +132,8 @@ export interface MonitorReport {
   acquisition: ByRole<AcquisitionStats>;
   /** The ten slowest fingerprints by maximum duration. */
   slowQueries: QueryStatsReport[];
-  queries: { tracked: number; evicted: number };
+  /** Fingerprints with statistics now, those evicted so far, and what normalizes the text. */
+  queries: { tracked: number; evicted: number; normalizer: 'libpg-query' | 'scanner' };
   leaks: LeakReport;
   history: ByRole<PoolSnapshot[]>;
 }
@@ -149,7 +150,7 @@ export function unmonitoredReport(context: HealthContext, monitorFault?: string)
     checkedAt: new Date().toISOString(),
     acquisition: {},
     slowQueries: [],
-    queries: { tracked: 0, evicted: 0 },
+    queries: { tracked: 0, evicted: 0, normalizer: sqlParserLoaded() ? 'libpg-query' : 'scanner' },
     leaks: { detected: 0, resolved: 0, active: [], recentlyResolved: [], suspected: [] },
     history: {},
   };
@@ -320,6 +321,23 @@ export class ConnectionMonitor implements PoolTracker {
 
   leakDetected(event: LeakEvent): void {
     if (this.fault !== undefined) return;
+    try {
+      this.leakHeld(event);
+    } catch (error) {
+      this.fail('leakDetected', error);
+    }
+  }
+
+  leakResolved(event: LeakEvent): void {
+    if (this.fault !== undefined) return;
+    try {
+      this.leakReturned(event);
+    } catch (error) {
+      this.fail('leakResolved', error);
+    }
+  }
+
+  private leakHeld(event: LeakEvent): void {
     const heldMs = event.heldSeconds * 1000;
     const warning: LeakWarning = {
       leaseId: event.leaseId,
@@ -337,8 +355,7 @@ export class ConnectionMonitor implements PoolTracker {
     );
   }
 
-  leakResolved(event: LeakEvent): void {
-    if (this.fault !== undefined) return;
+  private leakReturned(event: LeakEvent): void {
     const held = this.heldLeaks.get(event.leaseId);
     this.heldLeaks.delete(event.leaseId);
     this.leaksResolved++;
@@ -571,7 +588,7 @@ export class ConnectionMonitor implements PoolTracker {
         checkedAt: new Date().toISOString(),
         acquisition,
         slowQueries: this.getSlowQueries(10),
-        queries: { tracked: this.queries.size, evicted: this.queries.evictions },
+        queries: { tracked: this.queries.size, evicted: this.queries.evictions, normalizer: sqlParserLoaded() ? 'libpg-query' : 'scanner' },
         leaks: this.leakReport(views),
         history,
       };
