@@ -1,6 +1,6 @@
 // Which failures may be retried, and how long to wait before the next attempt.
 // The table is ../shared/research/reliability.md §2.3: never re-send what might have run.
-import { ConnectionTimeoutError } from '../errors.js';
+import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 
 /**
  * - `retry`: nothing reached the server, or the server rejected the statement atomically.
@@ -48,6 +48,8 @@ export function isConnectionBroken(error: unknown): boolean {
 
 export function classifyError(error: unknown, phase: FailurePhase): RetryDecision {
   if (error instanceof ConnectionTimeoutError) return 'retry';
+  // Once the manager is closing no attempt can succeed; the caller should hear that, not "gave up".
+  if (error instanceof ManagerClosedError) return 'fail';
   const state = sqlstateOf(error);
   if (phase === 'acquire') {
     // Nothing was sent: anything but a configuration error may be retried.
