@@ -70,7 +70,7 @@ describe('health', () => {
     const { db } = await createManager(database.url, {
       monitoringEnabled: true,
       maxConnections: 1,
-      monitor: { snapshotIntervalMs: 100, thresholds: { rateWindowSnapshots: 3 } },
+      monitor: { snapshotIntervalMs: 200, thresholds: { rateWindowSnapshots: 3 } },
     });
     try {
       const holder = await db.getConnection();
