@@ -263,7 +263,7 @@ export class ConnectionMonitor implements PoolTracker {
   acquired(pool: TrackedPool, waitSeconds: number): void {
     if (this.fault !== undefined) return;
     try {
-      const record = this.pools.get(pool) ?? this.record(pool);
+      const record = this.record(pool);
       const ms = waitSeconds * 1000;
       record.acquisitions++;
       record.window.record(ms);
