@@ -95,7 +95,13 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? `"${value.slice(0, 40)}"` : String(value);
 }
 
-function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: number; positive?: boolean }): number {
+/**
+ * The longest delay a Node timer can hold (2^31 - 1 ms, about 24.8 days): Node fires a longer one after
+ * 1 ms instead, and PostgreSQL refuses a longer statement_timeout at connect. Durations are capped here.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: number; max?: number; positive?: boolean }): number {
   if (!raw) return fallback;
   const { value, field } = raw;
   let n: number;
@@ -107,6 +113,7 @@ function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: 
   if (rules.integer && !Number.isInteger(n)) throw new ConfigError(field, `must be a whole number, got ${n}`);
   if (rules.positive && n === 0) throw new ConfigError(field, 'must be greater than 0');
   if (rules.min !== undefined && n < rules.min) throw new ConfigError(field, `must be at least ${rules.min}, got ${n}`);
+  if (rules.max !== undefined && n > rules.max) throw new ConfigError(field, `must be at most ${rules.max}, got ${n}`);
   return n;
 }
 
@@ -225,7 +232,10 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
     );
   }
 
-  const statementTimeoutMs = toNumber(pick(options.statementTimeoutMs, 'statementTimeoutMs', env, 'DB_STATEMENT_TIMEOUT_MS'), 0, { integer: true });
+  const statementTimeoutMs = toNumber(pick(options.statementTimeoutMs, 'statementTimeoutMs', env, 'DB_STATEMENT_TIMEOUT_MS'), 0, {
+    integer: true,
+    max: MAX_TIMER_MS,
+  });
   const retry = options.retry ?? {};
   const poolNames = options.poolNames ?? {};
 
@@ -237,15 +247,15 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
     monitoringEnabled: toBoolean(pick(options.monitoringEnabled, 'monitoringEnabled', env, 'MONITORING_ENABLED'), true),
     slowQueryThresholdMs: toNumber(pick(options.slowQueryThresholdMs, 'slowQueryThresholdMs', env, 'SLOW_QUERY_THRESHOLD_MS'), 1000, {}),
     connectionTimeoutMs: Math.round(
-      toNumber(pick(options.connectionTimeoutSeconds, 'connectionTimeoutSeconds', env, 'CONNECTION_TIMEOUT_SECONDS'), 30, { positive: true }) * 1000,
+      toNumber(pick(options.connectionTimeoutSeconds, 'connectionTimeoutSeconds', env, 'CONNECTION_TIMEOUT_SECONDS'), 30, { positive: true, max: MAX_TIMER_MS / 1000 }) * 1000,
     ),
     statementTimeoutMs,
     queryTimeoutMs: toNumber(
       pick(options.queryTimeoutMs, 'queryTimeoutMs', env, 'DB_QUERY_TIMEOUT_MS'),
-      statementTimeoutMs > 0 ? statementTimeoutMs + 1000 : 0,
-      { integer: true },
+      statementTimeoutMs > 0 ? Math.min(statementTimeoutMs + 1000, MAX_TIMER_MS) : 0,
+      { integer: true, max: MAX_TIMER_MS },
     ),
-    idleTimeoutMs: toNumber(pick(options.idleTimeoutMs, 'idleTimeoutMs', env, undefined), 10_000, { integer: true }),
+    idleTimeoutMs: toNumber(pick(options.idleTimeoutMs, 'idleTimeoutMs', env, undefined), 10_000, { integer: true, max: MAX_TIMER_MS }),
     leakDetectionThresholdMs: toNumber(
       pick(options.leakDetectionThresholdMs, 'leakDetectionThresholdMs', env, 'DB_LEAK_DETECTION_THRESHOLD_MS'),
       300_000,
@@ -258,8 +268,8 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
     }),
     retry: Object.freeze({
       maxRetries: toNumber(pick(retry.maxRetries, 'retry.maxRetries', env, undefined), 3, { integer: true }),
-      baseDelayMs: toNumber(pick(retry.baseDelayMs, 'retry.baseDelayMs', env, undefined), 100, {}),
-      maxDelayMs: toNumber(pick(retry.maxDelayMs, 'retry.maxDelayMs', env, undefined), 2000, {}),
+      baseDelayMs: toNumber(pick(retry.baseDelayMs, 'retry.baseDelayMs', env, undefined), 100, { max: MAX_TIMER_MS }),
+      maxDelayMs: toNumber(pick(retry.maxDelayMs, 'retry.maxDelayMs', env, undefined), 2000, { max: MAX_TIMER_MS }),
     }),
     schemaInit: toChoice(pick(options.schemaInit, 'schemaInit', env, 'DB_SCHEMA_INIT'), 'log', ['log', 'strict', 'off'] as const),
     migrationsDir: options.migrationsDir === undefined ? undefined : toName({ value: options.migrationsDir, field: 'migrationsDir' }, ''),

@@ -286,6 +286,8 @@ export class PostgresManager {
   ): Promise<pg.QueryResult<R>> {
     this.assertOpen();
     if (typeof sql !== 'string') throw new TypeError('query text must be a string');
+    // pg would only notice after a connection was taken, with an untyped Error.
+    if (params !== undefined && !Array.isArray(params)) throw new TypeError('query parameters must be an array');
     const startTime = performance.now();
     const context = this.trackers.size > 0 ? this.trackers.captureContext() : undefined;
     const borrower = this.borrower(this.query);
