@@ -1,6 +1,6 @@
 // The example service: the seed's exploit-intelligence API, getting its database through the manager.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { PostgresManager } from '../src/index.js';
+import { PgManagerError, type PostgresManager } from '../src/index.js';
 import { validateExploit } from './exploit-input.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -13,19 +13,30 @@ export interface ServiceOptions {
 
 const MAX_BODY_BYTES = 64 * 1024;
 
+/** Failures that say the database cannot take the request right now, not that the request is wrong. */
+const UNAVAILABLE = new Set(['CONNECTION_TIMEOUT', 'RETRY_EXHAUSTED', 'MANAGER_CLOSED', 'CONNECTION_LOST']);
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly problems: string[],
+    readonly headers: Record<string, string> = {},
   ) {
     super(problems.join('; '));
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
   res.end(json);
+}
+
+/** node-postgres returns bigint and numeric as strings (they may not fit a double); these columns always do. */
+function numbers<T extends Record<string, unknown>>(row: T, columns: readonly string[]): T {
+  const copy: Record<string, unknown> = { ...row };
+  for (const column of columns) if (typeof copy[column] === 'string') copy[column] = Number(copy[column]);
+  return copy as T;
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -60,53 +71,83 @@ async function createExploit(db: PostgresManager, req: IncomingMessage, res: Ser
     send(res, 201, { id: Number(inserted.rows[0].id), created: true });
     return;
   }
+  // On the primary, not read(): a replica may not have the row that made the insert a duplicate yet.
   const existing = await db.query<{ id: string }>('SELECT id FROM exploits WHERE source_id = $1 AND external_id = $2', [e.sourceId, e.externalId]);
   if (!existing.rows[0]) throw new HttpError(400, [`source_id ${e.sourceId} does not exist`]);
   send(res, 200, { id: Number(existing.rows[0].id), created: false });
 }
 
+type Route = (db: PostgresManager, req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+const ROUTES: Record<string, Partial<Record<string, Route>>> = {
+  '/exploits/recent': {
+    GET: async (db, _req, res) => {
+      const { rows } = await db.read('SELECT * FROM v_recent_exploits');
+      send(res, 200, rows.map((row) => numbers(row, ['id', 'cvss_score'])));
+    },
+  },
+  '/stats/24h': {
+    GET: async (db, _req, res) => {
+      const { rows } = await db.read('SELECT * FROM v_stats_24h');
+      const row = rows[0] ?? {};
+      send(res, 200, numbers(row, Object.keys(row)));
+    },
+  },
+  '/sources/health': {
+    GET: async (db, _req, res) => {
+      const { rows } = await db.read('SELECT * FROM v_source_health ORDER BY name');
+      send(res, 200, rows.map((row) => numbers(row, ['total_fetches', 'failed_fetches', 'success_rate_pct', 'exploits_24h'])));
+    },
+  },
+  '/exploits': { POST: createExploit },
+  '/health/db': {
+    // Load balancers and orchestrators read the status code; people read the body.
+    GET: async (db, _req, res) => {
+      const snapshot = db.getPoolMetrics();
+      send(res, snapshot.status === 'critical' ? 503 : 200, snapshot);
+    },
+  },
+};
+
 async function route(db: PostgresManager, metrics: RequestHandler | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const key = `${req.method} ${path}`;
-  switch (key) {
-    case 'GET /exploits/recent':
-      send(res, 200, (await db.read('SELECT * FROM v_recent_exploits')).rows);
-      return;
-    case 'GET /stats/24h':
-      send(res, 200, (await db.read('SELECT * FROM v_stats_24h')).rows[0]);
-      return;
-    case 'GET /sources/health':
-      send(res, 200, (await db.read('SELECT * FROM v_source_health ORDER BY name')).rows);
-      return;
-    case 'POST /exploits':
-      await createExploit(db, req, res);
-      return;
-    case 'GET /health/db': {
-      const metricsSnapshot = db.getPoolMetrics();
-      send(res, metricsSnapshot.status === 'critical' ? 503 : 200, metricsSnapshot);
-      return;
-    }
-    case 'GET /metrics':
-      if (metrics) {
-        metrics(req, res);
-        return;
-      }
-      throw new HttpError(404, ['metrics are not enabled']);
-    default:
-      throw new HttpError(404, [`no route for ${req.method} ${path}`]);
+  const method = req.method ?? 'GET';
+  if (path === '/metrics' && metrics) {
+    if (method !== 'GET') throw new HttpError(405, [`${method} is not allowed on ${path}`], { allow: 'GET' });
+    metrics(req, res);
+    return;
   }
+  const methods = ROUTES[path];
+  if (!methods) throw new HttpError(404, [`no route for ${method} ${path}`]);
+  const handler = methods[method];
+  if (!handler) throw new HttpError(405, [`${method} is not allowed on ${path}`], { allow: Object.keys(methods).join(', ') });
+  await handler(db, req, res);
+}
+
+function fail(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof HttpError) {
+    send(res, error.status, { error: error.status === 400 ? 'invalid request' : 'request failed', problems: error.problems }, error.headers);
+    return;
+  }
+  // Only codes are sent back: PostgreSQL messages can carry data (SQLSTATE classes 22 and 23 echo values).
+  if (error instanceof PgManagerError && UNAVAILABLE.has(error.code)) {
+    send(res, 503, { error: 'database unavailable', code: error.code }, { 'retry-after': '1' });
+    return;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+    send(res, 500, { error: 'database error', code });
+    return;
+  }
+  send(res, 500, { error: 'internal error' });
 }
 
 export function createService({ db, metrics }: ServiceOptions): Server {
   return createServer((req, res) => {
-    route(db, metrics, req, res).catch((error: unknown) => {
-      if (error instanceof HttpError) {
-        send(res, error.status, { error: error.status === 400 ? 'invalid request' : 'request failed', problems: error.problems });
-        return;
-      }
-      // Database errors are not echoed: their text can carry data (SQLSTATE classes 22 and 23).
-      const code = (error as { code?: unknown }).code;
-      send(res, 500, { error: 'database error', code: typeof code === 'string' ? code : undefined });
-    });
+    route(db, metrics, req, res).catch((error: unknown) => fail(res, error));
   });
 }
