@@ -290,7 +290,8 @@ export class PostgresManager {
     if (params !== undefined && !Array.isArray(params)) throw new TypeError('query parameters must be an array');
     const startTime = performance.now();
     const context = this.trackers.size > 0 ? this.trackers.captureContext() : undefined;
-    const borrower = this.borrower(this.query);
+    // No borrower stack here (it would cost microseconds per call): the manager itself releases
+    // this lease, so holding it past the threshold means a long statement, which the slow-query list names.
     const retriesUnsent = options.readOnly === true || options.idempotent === true;
     const { maxRetries } = this.config.retry;
     for (let attempt = 1; ; attempt++) {
@@ -298,7 +299,7 @@ export class PostgresManager {
       let phase: FailurePhase = 'acquire';
       let lease: Lease | undefined;
       try {
-        lease = await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs, borrower);
+        lease = await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs);
         phase = 'execute';
         const result = await lease.client.query<R>(sql, params as unknown[] | undefined);
         lease.release();

@@ -90,12 +90,12 @@ describe('leak detection', () => {
     }
   });
 
-  it('reports a slow db.query as held too, at the line of the query call', async () => {
+  it('reports a db.query held past the threshold without a stack: the manager releases it, so it is a long statement, not a leak in user code', async () => {
     const { db } = await leakyManager();
     try {
-      const running = db.query('SELECT pg_sleep(0.4)'); const line = here();
+      const running = db.query('SELECT pg_sleep(0.4)');
       const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
-      expect(firstFrame(detected.active[0]!.stack)).toBe(line);
+      expect(detected.active[0]!.stack).toBeUndefined();
       await running;
       expect(db.getPoolMetrics().leaks.resolved).toBe(1);
     } finally {

@@ -1,0 +1,96 @@
+// Tracker hot path without a database (ns per recorded query), and monitor memory after 1,000,000 distinct texts.
+// Run with --expose-gc so the heap figure is measured after a full collection.
+import { ConnectionMonitor } from '../src/telemetry/monitor.js';
+import { PgMetricProducer } from '../src/telemetry/metric-producer.js';
+import { createOtelTracker } from '../src/telemetry/otel.js';
+import { TrackerFanout, type PoolTracker, type QueryEvent, type TrackedPool } from '../src/telemetry/tracker.js';
+import { loadSqlParser } from '../src/query/fingerprint.js';
+import { createCountingSdk } from './sdk.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const quiet = { warn: () => undefined };
+
+const pool: TrackedPool = {
+  name: 'primary',
+  role: 'primary',
+  max: 10,
+  min: 2,
+  server: { address: '127.0.0.1', port: 5432, database: 'bench' },
+  counts: () => ({ total: 10, idle: 4, waiting: 0 }),
+};
+
+function fanout(trackers: PoolTracker[]): TrackerFanout {
+  const fan = new TrackerFanout(quiet);
+  for (const tracker of trackers) fan.add(tracker, [pool]);
+  return fan;
+}
+
+/** One query's worth of events, exactly as the manager reports them. */
+function recordQueries(fan: TrackerFanout, count: number, sqlFor: (i: number) => string): number {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const context = fan.captureContext();
+    fan.acquired(pool, 0.00002);
+    const event: QueryEvent = {
+      pool,
+      sql: sqlFor(i),
+      startTime: performance.now(),
+      durationSeconds: 0.0003,
+      error: undefined,
+      sqlstate: undefined,
+      rowCount: 1,
+      attempts: 1,
+      context,
+    };
+    fan.queryFinished(event);
+    fan.released(pool, 0.0003);
+  }
+  return ((performance.now() - started) * 1e6) / count;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function measure(label: string, trackers: () => PoolTracker[]): number {
+  const fan = fanout(trackers());
+  const sql = (i: number): string => (i % 2 === 0 ? 'SELECT 1' : 'SELECT $1::int AS v');
+  recordQueries(fan, 50_000, sql);
+  const ns = median(Array.from({ length: 5 }, () => recordQueries(fan, 100_000, sql)));
+  console.log(`  ${label.padEnd(44)} ${ns.toFixed(0).padStart(6)} ns per query`);
+  void fan.close(1000);
+  return ns;
+}
+
+await loadSqlParser();
+console.log('tracker hot path (acquired + queryFinished + released + captureContext; median of 5 x 100,000):');
+const sdk = createCountingSdk();
+measure('no tracker', () => []);
+measure('monitor', () => [new ConnectionMonitor({ slowQueryThresholdMs: 1000, logger: quiet })]);
+const otel = (metricProducer?: PgMetricProducer): PoolTracker =>
+  createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider, metricProducer });
+measure('OpenTelemetry, SDK histograms', () => [otel()]);
+measure('OpenTelemetry, PgMetricProducer', () => [otel(new PgMetricProducer())]);
+measure('monitor + OpenTelemetry, SDK histograms', () => [new ConnectionMonitor({ slowQueryThresholdMs: 1000, logger: quiet }), otel()]);
+const total = measure('monitor + OpenTelemetry, producer (arm 3)', () => [
+  new ConnectionMonitor({ slowQueryThresholdMs: 1000, logger: quiet }),
+  otel(new PgMetricProducer()),
+]);
+console.log(`  target <= 1000 ns: ${total <= 1000 ? 'met' : 'NOT met'}`);
+
+gc?.();
+const heapBefore = process.memoryUsage().heapUsed;
+const monitor = new ConnectionMonitor({ slowQueryThresholdMs: 1000, logger: quiet });
+const memoryFan = fanout([monitor]);
+const started = performance.now();
+recordQueries(memoryFan, 1_000_000, (i) => `SELECT * FROM exploits WHERE id = ${i} AND title = 'text ${i}'`);
+const seconds = (performance.now() - started) / 1000;
+gc?.();
+const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+console.log(
+  `monitor memory: 1,000,000 distinct texts in ${seconds.toFixed(1)} s; heap growth after GC ${heapMb.toFixed(1)} MB ` +
+    `(target <= 20 MB: ${heapMb <= 20 ? 'met' : 'NOT met'})${gc ? '' : ' [run with --expose-gc for an exact figure]'}`,
+);
+await memoryFan.close(1000);
+process.exit(0);
