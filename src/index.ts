@@ -56,3 +56,5 @@ export {
   SPAN_NAME_LEAK_RESOLVED,
 } from './telemetry/otel.js';
 export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
+export { PgMetricProducer } from './telemetry/metric-producer.js';
+export type { ProducedMetrics } from './telemetry/metric-producer.js';

@@ -6,6 +6,7 @@ import {
   type DataPoint,
   type Histogram,
   type MetricData,
+  type MetricProducer,
   type MetricReader as MetricReaderType,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
@@ -13,6 +14,10 @@ import { INSTRUMENTATION_SCOPE } from '../../src/telemetry/otel.js';
 
 /** A reader the test collects from by hand, so each assertion sees one consistent snapshot. */
 class CollectingReader extends MetricReader {
+  constructor(metricProducers: MetricProducer[] = []) {
+    super({ metricProducers });
+  }
+
   protected onShutdown(): Promise<void> {
     return Promise.resolve();
   }
@@ -37,8 +42,8 @@ export interface Telemetry {
  * AsyncLocalStorage context manager makes `startActiveSpan` parents visible to the manager;
  * `shutdown()` removes every global again.
  */
-export function createTelemetry(extraReaders: MetricReaderType[] = []): Telemetry {
-  const reader = new CollectingReader();
+export function createTelemetry(extraReaders: MetricReaderType[] = [], metricProducers: MetricProducer[] = []): Telemetry {
+  const reader = new CollectingReader(metricProducers);
   const meterProvider = new MeterProvider({ readers: [reader, ...extraReaders] });
   const exporter = new InMemorySpanExporter();
   const tracerProvider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });

@@ -1,0 +1,156 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createOtelTracker, PgMetricProducer, type TrackedPool } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { createManager } from './support/manager.js';
+import { createTelemetry, pointsOf, type Telemetry } from './support/otel.js';
+
+// The SDK's MetricProducer type is what a reader accepts; the package's producer must satisfy it structurally.
+const asSdkProducer = (producer: PgMetricProducer): MetricProducer => producer as unknown as MetricProducer;
+
+const pool: TrackedPool = {
+  name: 'primary',
+  role: 'primary',
+  max: 4,
+  min: 0,
+  server: { address: '127.0.0.1', port: 5432, database: 'db' },
+  counts: () => ({ total: 2, idle: 1, waiting: 0 }),
+};
+
+const HISTOGRAM_NAMES = [
+  'db.client.connection.wait_time',
+  'db.client.connection.use_time',
+  'db.client.connection.create_time',
+  'db.client.operation.duration',
+];
+
+let telemetries: Telemetry[] = [];
+afterEach(async () => {
+  await Promise.all(telemetries.map((t) => t.shutdown()));
+  telemetries = [];
+});
+
+function drive(tracker: ReturnType<typeof createOtelTracker>): void {
+  tracker.poolAdded?.(pool);
+  const values = [0, 0.00005, 0.0001, 0.0003, 0.001, 0.004, 0.02, 0.3, 2, 11, 45];
+  for (const [i, v] of values.entries()) {
+    tracker.acquired?.(pool, v);
+    tracker.connectionCreated?.(pool, v);
+    tracker.queryFinished?.({
+      pool,
+      sql: i % 2 ? 'SELECT * FROM exploits WHERE id = $1' : "UPDATE sources SET name = 'x'",
+      startTime: performance.now(),
+      durationSeconds: v / 1000,
+      error: i === 3 ? Object.assign(new Error('boom'), { code: '42P01' }) : undefined,
+      sqlstate: i === 3 ? '42P01' : undefined,
+      rowCount: 1,
+      attempts: 1,
+      context: undefined,
+    });
+    tracker.released?.(pool, v);
+  }
+  tracker.acquireTimedOut?.(pool, 1.5);
+}
+
+describe('PgMetricProducer', () => {
+  it('aggregates exactly as the SDK histograms do: same points, buckets, sums and attributes', async () => {
+    const viaSdk = createTelemetry();
+    const producer = new PgMetricProducer();
+    const viaProducer = createTelemetry([], [asSdkProducer(producer)]);
+    telemetries.push(viaSdk, viaProducer);
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: viaSdk.meterProvider }));
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: viaProducer.meterProvider, metricProducer: producer }));
+    const [sdk, produced] = await Promise.all([viaSdk.collect(), viaProducer.collect()]);
+    const comparable = (points: ReturnType<typeof pointsOf>) =>
+      points
+        .map((p) => ({ attributes: p.attributes, value: p.value }))
+        .sort((a, b) => JSON.stringify(a.attributes).localeCompare(JSON.stringify(b.attributes)));
+    for (const name of HISTOGRAM_NAMES) {
+      const expected = comparable(pointsOf(sdk, name));
+      expect(expected.length).toBeGreaterThan(0);
+      expect(comparable(pointsOf(produced, name))).toEqual(expected);
+      expect(produced.filter((m) => m.descriptor.name === name)).toHaveLength(1);
+    }
+    const unit = produced.find((m) => m.descriptor.name === 'db.client.operation.duration')?.descriptor.unit;
+    expect(unit).toBe('s');
+  });
+});
+
+describe('PgMetricProducer with the manager and a real scrape', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('producer');
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('counts every acquisition and serves one well-formed histogram per metric on the Prometheus endpoint', async () => {
+    const producer = new PgMetricProducer();
+    const exporter = new PrometheusExporter({ host: '127.0.0.1', port: 0, preventServerStart: true, metricProducers: [asSdkProducer(producer)] });
+    const meterProvider = new MeterProvider({ readers: [exporter] });
+    const { db } = await createManager(database.url, { monitoringEnabled: true, telemetry: { meterProvider, metricProducer: producer } });
+    try {
+      for (let i = 0; i < 25; i++) await db.query('SELECT $1::int AS v', [i]);
+      const lease = await db.getConnection();
+      lease.release();
+      const { resourceMetrics } = await exporter.collect();
+      const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+      const acquired = pointsOf(metrics, 'db.client.connection.wait_time', { 'pg_manager.outcome': 'acquired' });
+      // create() proves the primary answers with one acquisition, then 25 queries and one lease.
+      expect(acquired.map((p) => (p.value as { count: number }).count)).toEqual([27]);
+      const text = await scrape(exporter);
+      for (const name of ['db_client_connection_wait_time', 'db_client_connection_use_time', 'db_client_operation_duration']) {
+        expect(text.match(new RegExp(`^# TYPE ${name} histogram$`, 'gm'))).toHaveLength(1);
+        expect(text).toMatch(new RegExp(`^${name}_bucket\\{.*le="\\+Inf"\\} \\d+`, 'm'));
+      }
+      expect(text).toMatch(/^db_client_connection_count\{/m);
+      promtoolAccepts(text);
+    } finally {
+      await db.close();
+      await meterProvider.shutdown();
+    }
+  });
+});
+
+async function scrape(exporter: PrometheusExporter): Promise<string> {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } finally {
+    server.close();
+  }
+}
+
+/** promtool's exposition-format check, where the binary is installed (CI installs it). */
+function promtoolAccepts(text: string): void {
+  let promtool = true;
+  try {
+    execFileSync('promtool', ['--version'], { stdio: 'ignore' });
+  } catch {
+    promtool = false;
+  }
+  if (!promtool) {
+    console.warn('promtool not found (Debian package prometheus): exposition format not checked by promtool');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'scrape-'));
+  try {
+    writeFileSync(join(dir, 'metrics.txt'), text);
+    // `check metrics` lints names too (it dislikes the semantic-convention name db_client_connection_count);
+    // only a parse error makes the output mention "error while linting" or exit with a parse failure.
+    const out = execFileSync('sh', ['-c', `promtool check metrics < ${join(dir, 'metrics.txt')} 2>&1 || true`]).toString();
+    expect(out).not.toMatch(/error while linting|text format parsing error/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
