@@ -2,6 +2,8 @@
 import { createRequire } from 'node:module';
 import type { Pool as PgPool } from 'pg';
 import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
+import type { MetricProducer } from '@opentelemetry/sdk-metrics';
+import { PgMetricProducer, PostgresManager } from '../src/index.js';
 import { createCountingSdk, type CountingSdk } from './sdk.js';
 
 const require = createRequire(import.meta.url);
@@ -21,8 +23,7 @@ async function rawRunner(pg: typeof import('pg')): Promise<Runner & { pool: PgPo
   return { pool, run: (sql, params) => pool.query(sql, params), proof: async () => 'none (uninstrumented)' };
 }
 
-async function managerRunner(sdk: CountingSdk | undefined): Promise<Runner> {
-  const { PostgresManager } = await import('../src/index.js');
+async function managerRunner(sdk: CountingSdk | undefined, metricProducer?: PgMetricProducer): Promise<Runner> {
   const db = await PostgresManager.create({
     databaseUrl: url,
     maxConnections: POOL_MAX,
@@ -30,14 +31,14 @@ async function managerRunner(sdk: CountingSdk | undefined): Promise<Runner> {
     monitoringEnabled: sdk !== undefined,
     schemaInit: 'off',
     env: {},
-    telemetry: sdk ? { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider } : undefined,
+    telemetry: sdk ? { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider, metricProducer } : undefined,
   });
   return {
     run: (sql, params) => db.query(sql, params),
     proof: async () => {
       if (!sdk) return 'none (monitoring off)';
       const points = await sdk.collectPoints();
-      if (points === 0) throw new Error('arm manager-on exported no metric points: it is not instrumented');
+      if (points === 0) throw new Error(`arm ${arm} exported no metric points: it is not instrumented`);
       return `${points} metric points collected`;
     },
   };
@@ -69,7 +70,12 @@ async function build(): Promise<Runner> {
       return rawRunner(require('pg') as typeof import('pg'));
     case 'manager-off':
       return managerRunner(undefined);
-    case 'manager-on':
+    case 'manager-on': {
+      // The documented fast path: histograms through a PgMetricProducer that the reader includes.
+      const producer = new PgMetricProducer();
+      return managerRunner(createCountingSdk([producer as unknown as MetricProducer]), producer);
+    }
+    case 'manager-on-sdk':
       return managerRunner(createCountingSdk());
     case 'instrumentation-pg':
       return instrumentationPgRunner(createCountingSdk());

@@ -4,6 +4,7 @@ const COLORS: Record<string, string> = {
   raw: '#9e9e9e',
   'manager-off': '#4c78a8',
   'manager-on': '#54a24b',
+  'manager-on-sdk': '#b279a2',
   'instrumentation-pg': '#e45756',
 };
 
@@ -45,7 +46,7 @@ export function renderRatioChart(
     parts.push(`<text x="${(x0 + (groupWidth - 30) / 2).toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${workload}</text>`);
   });
   arms.forEach((arm, a) => {
-    const x = left + a * 170;
+    const x = left + a * 140;
     parts.push(
       `<rect x="${x}" y="${bottom + 34}" width="12" height="12" fill="${COLORS[arm] ?? '#888'}"/>`,
       `<text x="${x + 18}" y="${bottom + 44}">${arm}</text>`,

@@ -1,5 +1,5 @@
 // Messages between the benchmark parent and its arm processes.
-export type ArmName = 'raw' | 'manager-off' | 'manager-on' | 'instrumentation-pg';
+export type ArmName = 'raw' | 'manager-off' | 'manager-on' | 'manager-on-sdk' | 'instrumentation-pg';
 export type WorkloadName = 'select1' | 'point' | 'distinct' | 'saturation';
 
 export interface SliceRequest {

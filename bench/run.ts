@@ -1,6 +1,6 @@
 // `npm run bench`: raw pg.Pool vs the manager (monitoring off / on) vs @opentelemetry/instrumentation-pg,
 // interleaved round by round in one run, so only ratios measured side by side are compared.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,9 +14,9 @@ import { renderRatioChart } from './chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 1500);
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 1200);
 const WARMUP_MS = 300;
-const ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'instrumentation-pg'];
+const ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
 const WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10' },
   { name: 'point', workers: 16, title: 'point query on exploits by id, 16 workers, pool 10' },
@@ -137,10 +137,12 @@ async function main(): Promise<void> {
     for (const workload of WORKLOADS) {
       const s = summary[workload.name]!;
       const on = s['manager-on']!;
+      const onSdk = s['manager-on-sdk']!;
       const off = s['manager-off']!;
       const otel = s['instrumentation-pg']!;
       console.log(
-        `  ${workload.name.padEnd(10)} manager-off ${off.ratio.toFixed(3)}x, manager-on ${on.ratio.toFixed(3)}x (+${on.cpuAddedUs.toFixed(1)} µs), ` +
+        `  ${workload.name.padEnd(10)} manager-off ${off.ratio.toFixed(3)}x (+${off.cpuAddedUs.toFixed(1)} µs), ` +
+          `manager-on ${on.ratio.toFixed(3)}x (+${on.cpuAddedUs.toFixed(1)} µs), manager-on-sdk ${onSdk.ratio.toFixed(3)}x (+${onSdk.cpuAddedUs.toFixed(1)} µs), ` +
           `instrumentation-pg ${otel.ratio.toFixed(3)}x (+${otel.cpuAddedUs.toFixed(1)} µs); manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg`,
       );
     }
@@ -148,6 +150,9 @@ async function main(): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
     writeFileSync(join(here, 'ratios.svg'), renderRatioChart(WORKLOADS.map((w) => w.name), ARMS, summary));
+    console.log('');
+    // The hot-path micro-benchmark needs no database and its own process (--expose-gc for the heap figure).
+    execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'hot-path.ts')], { stdio: 'inherit' });
     console.log(`\nwrote bench/ratios.svg and bench/results/latest.json in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     for (const arm of arms) arm.child.kill();

@@ -4,6 +4,7 @@ import {
   AggregationTemporality,
   MeterProvider,
   PeriodicExportingMetricReader,
+  type MetricProducer,
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
@@ -18,7 +19,7 @@ export interface CountingSdk {
   spansExported(): number;
 }
 
-export function createCountingSdk(): CountingSdk {
+export function createCountingSdk(metricProducers: MetricProducer[] = []): CountingSdk {
   let points = 0;
   let spans = 0;
   const metricExporter: PushMetricExporter = {
@@ -37,7 +38,7 @@ export function createCountingSdk(): CountingSdk {
     },
     shutdown: async () => undefined,
   };
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3000 });
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3000, metricProducers });
   const meterProvider = new MeterProvider({ readers: [reader] });
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(spanExporter)] });
   return {
