@@ -12,7 +12,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { PostgresManager } from '../src/index.js';
+import { PgMetricProducer, PostgresManager } from '../src/index.js';
 import { createService, type RequestHandler } from './service.js';
 
 export interface ObservabilityOptions {
@@ -29,6 +29,8 @@ export interface ObservabilityOptions {
 export interface Observability {
   meterProvider: MeterProvider;
   tracerProvider: NodeTracerProvider;
+  /** The package's histograms, aggregated in-process; pass it to create({ telemetry: { metricProducer } }). */
+  metricProducer: PgMetricProducer;
   /** The Prometheus handler to mount on the app's server, when `mountMetricsOnApp`. */
   metricsHandler: RequestHandler | undefined;
   shutdown(): Promise<void>;
@@ -57,9 +59,12 @@ export function registerOpenTelemetry(options: ObservabilityOptions): Observabil
     [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
   });
 
+  // The fast path for the package's histograms: the reader collects them from this producer.
+  const metricProducer = new PgMetricProducer();
+  const metricProducers = [metricProducer];
   const prometheus = options.mountMetricsOnApp
-    ? new PrometheusExporter({ preventServerStart: true })
-    : new PrometheusExporter({ host: options.metricsHost, port: options.metricsPort });
+    ? new PrometheusExporter({ preventServerStart: true, metricProducers })
+    : new PrometheusExporter({ host: options.metricsHost, port: options.metricsPort, metricProducers });
   const meterProvider = new MeterProvider({ resource, readers: [prometheus] });
   metrics.setGlobalMeterProvider(meterProvider);
 
@@ -76,6 +81,7 @@ export function registerOpenTelemetry(options: ObservabilityOptions): Observabil
   return {
     meterProvider,
     tracerProvider,
+    metricProducer,
     metricsHandler: options.mountMetricsOnApp ? (req, res) => prometheus.getMetricsRequestHandler(req, res) : undefined,
     async shutdown() {
       await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()]);
@@ -87,7 +93,8 @@ async function main(): Promise<void> {
   const observability = registerOpenTelemetry(optionsFromEnv());
   // Monitoring is on by default: create() attaches the OpenTelemetry tracker to the global providers.
   // `create({ telemetry: { meterProvider, tracerProvider } })` would use these without the globals.
-  const db = await PostgresManager.create();
+  // Without the metricProducer the histograms go through SDK instruments instead (about 1 µs more per query).
+  const db = await PostgresManager.create({ telemetry: { metricProducer: observability.metricProducer } });
   const server = createService({ db, metrics: observability.metricsHandler });
   const port = Number(process.env.PORT ?? 3000);
   server.listen(port, () => console.log(`listening on :${port}`));

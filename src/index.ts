@@ -57,4 +57,3 @@ export {
 } from './telemetry/otel.js';
 export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
 export { PgMetricProducer } from './telemetry/metric-producer.js';
-export type { ProducedMetrics } from './telemetry/metric-producer.js';

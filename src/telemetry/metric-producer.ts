@@ -2,12 +2,19 @@
 // An SDK Histogram.record hashes its attribute set on every call (about 0.3 µs per attribute);
 // recording here is a bucket search and three additions, so the per-query cost stays far below that.
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
+// Types only: the package has no runtime dependency on the SDK; an app that uses this producer has the SDK anyway.
+import type {
+  AggregationTemporality,
+  CollectionResult,
+  DataPointType,
+  HistogramMetricData,
+  MetricProducer,
+} from '@opentelemetry/sdk-metrics';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
 
-// Values of sdk-metrics' DataPointType.HISTOGRAM and AggregationTemporality.CUMULATIVE (the same in SDK 2.x and 3.x);
-// the package does not depend on the SDK, so they are spelled out here.
-const DATA_POINT_TYPE_HISTOGRAM = 0;
-const AGGREGATION_TEMPORALITY_CUMULATIVE = 1;
+// The values of sdk-metrics' enums (the same in SDK 2.x and 3.x), spelled out because only its types are imported.
+const DATA_POINT_TYPE_HISTOGRAM = 0 as DataPointType.HISTOGRAM;
+const AGGREGATION_TEMPORALITY_CUMULATIVE = 1 as AggregationTemporality.CUMULATIVE;
 
 export interface HistogramSpec {
   readonly name: string;
@@ -70,7 +77,7 @@ class HistogramFamily {
     return histogram;
   }
 
-  snapshot(endTime: HrTime): unknown {
+  snapshot(endTime: HrTime): HistogramMetricData {
     const dataPoints = [...this.series.values()]
       .filter((h) => h.count > 0)
       .map((h) => ({
@@ -94,20 +101,13 @@ class HistogramFamily {
   }
 }
 
-/** What a MetricReader receives from `collect()`: the SDK's CollectionResult, typed loosely so the package needs no SDK. */
-export interface ProducedMetrics {
-  resourceMetrics: { resource: unknown; scopeMetrics: { scope: { name: string; version: string }; metrics: unknown[] }[] };
-  errors: unknown[];
-}
-
 /**
  * A MetricProducer (as the OpenTelemetry SDK defines it) for the package's histograms. Give the same
  * instance to your reader (`metricProducers: [producer]`) and to `create({ telemetry: { metricProducer } })`;
  * the tracker then records wait, use, create and operation times here instead of through SDK instruments.
  */
-export class PgMetricProducer {
+export class PgMetricProducer implements MetricProducer {
   private readonly families = new Map<string, HistogramFamily>();
-  private readonly resource = { attributes: {} };
 
   /** The recorder of one histogram's attribute set; called when a tracker builds an attribute set, not per measurement. */
   recorder(spec: HistogramSpec, attributes: Attributes): HistogramRecorder {
@@ -119,12 +119,16 @@ export class PgMetricProducer {
     return family.recorder(attributes);
   }
 
-  async collect(): Promise<ProducedMetrics> {
+  async collect(): Promise<CollectionResult> {
     const endTime = hrTime(Date.now());
     const metrics = [...this.families.values()].map((family) => family.snapshot(endTime));
     return {
-      // The reader keeps its own SDK resource and only takes the scope metrics from producers.
-      resourceMetrics: { resource: this.resource, scopeMetrics: [{ scope: { ...INSTRUMENTATION_SCOPE }, metrics }] },
+      resourceMetrics: {
+        // A MetricReader keeps the SDK's own resource and takes only the scope metrics from producers,
+        // so none is built here (that would need the SDK at run time).
+        resource: undefined as unknown as CollectionResult['resourceMetrics']['resource'],
+        scopeMetrics: [{ scope: { ...INSTRUMENTATION_SCOPE }, metrics }],
+      },
       errors: [],
     };
   }
