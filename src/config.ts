@@ -61,6 +61,11 @@ export interface DatabaseTarget {
   readonly redactedUrl: string;
 }
 
+/** The fields node-postgres needs to reach a target, without the URL: pg would keep a connection string enumerable. */
+export function connectionFields(target: DatabaseTarget): Pick<DatabaseTarget, 'host' | 'port' | 'database' | 'user' | 'password' | 'ssl'> {
+  return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, ssl: target.ssl };
+}
+
 export interface ManagerConfig {
   readonly primary: DatabaseTarget;
   readonly replica: DatabaseTarget | undefined;

@@ -1,6 +1,6 @@
 // The migration runner's own connection: one pg.Client, outside every pool.
 import pg from 'pg';
-import type { DatabaseTarget } from '../config.js';
+import { connectionFields, type DatabaseTarget } from '../config.js';
 import type { Logger } from '../telemetry/tracker.js';
 
 export interface MigrationConnectionOptions {
@@ -15,14 +15,8 @@ export interface MigrationConnectionOptions {
 
 /** Never a pooled connection: the session advisory lock belongs to its session and would travel back into the pool with it. */
 export async function openMigrationClient(target: DatabaseTarget, options: MigrationConnectionOptions): Promise<pg.Client> {
-  // Discrete fields, never connectionString: pg keeps its config enumerable, password included.
   const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.user,
-    password: target.password,
-    ssl: target.ssl,
+    ...connectionFields(target),
     application_name: options.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs,
     keepAlive: true,

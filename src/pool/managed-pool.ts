@@ -1,7 +1,7 @@
 // One pg.Pool with its name and role: timed acquisition in pg-pool's own queue, error listeners for
 // every client's whole life, late arrivals released, leases swept for leaks.
 import pg from 'pg';
-import type { DatabaseTarget } from '../config.js';
+import { connectionFields, type DatabaseTarget } from '../config.js';
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
@@ -70,12 +70,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     this.leakThresholdMs = options.leakDetectionThresholdMs;
     this.pool = new pg.Pool({
       Client: TimedClient,
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      user: target.user,
-      password: target.password,
-      ssl: target.ssl,
+      ...connectionFields(target),
       max: options.max,
       min: options.min,
       idleTimeoutMillis: options.idleTimeoutMs,
