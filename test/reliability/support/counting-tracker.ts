@@ -7,6 +7,7 @@ export interface Counts {
   acquireTimedOut: number;
   acquireFailed: number;
   connectionsCreated: number;
+  retried: number;
   queriesOk: number;
   queriesFailed: number;
 }
@@ -18,6 +19,7 @@ export class CountingTracker implements PoolTracker {
     acquireTimedOut: 0,
     acquireFailed: 0,
     connectionsCreated: 0,
+    retried: 0,
     queriesOk: 0,
     queriesFailed: 0,
   };
@@ -50,6 +52,7 @@ export class CountingTracker implements PoolTracker {
     }
   }
   retried(event: RetryEvent): void {
+    this.counts.retried++;
     if (this.retries.length < 1000) this.retries.push(event);
   }
   leakDetected(event: LeakEvent): void {

@@ -14,11 +14,10 @@ export interface WorkloadOptions {
   pauseAfterFailureMs?: number;
 }
 
-export interface Failure {
-  at: number;
-  op: 'read' | 'write' | 'tx-write';
-  error: unknown;
-}
+type Op = 'read' | 'write' | 'tx-write';
+
+// Samples kept of untyped failures; they only serve to explain a failing assertion.
+const UNTYPED_SAMPLES = 20;
 
 /** A failure is typed when it is one of the package's errors or carries PostgreSQL's SQLSTATE. */
 export function isTypedError(error: unknown): boolean {
@@ -30,8 +29,12 @@ export function isTypedError(error: unknown): boolean {
 export class Workload {
   readonly acked = new Set<string>();
   readonly unacked = new Set<string>();
-  readonly failures: Failure[] = [];
+  /** performance.now() of each failure and success: plain numbers, so a long run stays small. */
+  readonly failureTimes: number[] = [];
   readonly successTimes: number[] = [];
+  readonly calls: Record<Op, number> = { read: 0, write: 0, 'tx-write': 0 };
+  untypedCount = 0;
+  readonly untypedSamples: string[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
 
@@ -62,8 +65,9 @@ export class Workload {
   private async worker(w: number): Promise<void> {
     for (let seq = 0; this.running; seq++) {
       const roll = Math.random();
-      const op: Failure['op'] = roll >= this.options.writeRatio ? 'read' : roll < this.options.writeRatio / 2 ? 'write' : 'tx-write';
+      const op: Op = roll >= this.options.writeRatio ? 'read' : roll < this.options.writeRatio / 2 ? 'write' : 'tx-write';
       const key = `${this.options.prefix}-${w}-${seq}`;
+      this.calls[op]++;
       try {
         if (op === 'read') {
           await this.db.read('SELECT count(*) FROM ledger');
@@ -79,7 +83,11 @@ export class Workload {
         this.successTimes.push(performance.now());
       } catch (error) {
         if (op !== 'read') this.unacked.add(key);
-        this.failures.push({ at: performance.now(), op, error });
+        this.failureTimes.push(performance.now());
+        if (!isTypedError(error)) {
+          this.untypedCount++;
+          if (this.untypedSamples.length < UNTYPED_SAMPLES) this.untypedSamples.push(`${op}: ${String(error)}`);
+        }
         await new Promise((r) => setTimeout(r, this.options.pauseAfterFailureMs ?? 20));
       }
     }
