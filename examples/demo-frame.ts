@@ -1,6 +1,6 @@
 // Each frame of the demo view: the manager's metrics, the load's counters, and rates since the previous frame.
 import type { PostgresManager } from '../src/index.js';
-import type { LoadStats } from './load.js';
+import { STEADY_CLIENTS, type LoadStats } from './load.js';
 import type { ViewFrame } from './terminal-view.js';
 
 export interface FrameContext {
@@ -41,6 +41,9 @@ export class FrameBuilder {
       queries,
       requestsPerSecond: (requests - this.previous.requests) / seconds,
       responses: load.responses,
+      activity:
+        `${load.clients} HTTP clients${load.clients > STEADY_CLIENTS ? ` (burst no. ${load.bursts})` : ''} · ` +
+        `slow reports ${load.slowReports} · leaked connection: ${load.leak}`,
       log,
     };
     this.previous = { at: now, queries, requests };

@@ -16,6 +16,8 @@ export interface ViewFrame {
   requestsPerSecond: number;
   /** HTTP responses of the example service by status code, in all. */
   responses: Record<number, number>;
+  /** What the load is doing now, in a few words. */
+  activity: string;
   /** The latest warnings of the manager, first line of each. */
   log: readonly string[];
 }
@@ -79,7 +81,7 @@ function poolLines(pool: PoolState, metrics: PoolMetrics, paint: ReturnType<type
   const acquisition = metrics.acquisition[pool.role];
   const waitingStyle: Style[] = pool.waiting > 0 ? ['yellow'] : [];
   return [
-    paint(`pool ${pool.name} (${pool.role}, max ${pool.max})`, 'bold'),
+    paint(`pool ${pool.name}${pool.name === pool.role ? '' : ` (${pool.role})`}  ${pool.total} open of max ${pool.max}`, 'bold'),
     `  used     ${paint(bar(pool.used, pool.max), pool.used >= pool.max ? 'red' : 'green')} ${pool.used}`,
     `  idle     ${paint(bar(pool.idle, pool.max), 'cyan')} ${pool.idle}`,
     `  waiting  ${paint(bar(pool.waiting, pool.max), ...waitingStyle)} ${pool.waiting}`,
@@ -101,6 +103,7 @@ export function renderFrame(frame: ViewFrame, options: RenderOptions): string[] 
     `${paint('otel-pg-manager demo', 'bold')}  ${seconds(frame.elapsedSeconds)} of ${seconds(frame.durationSeconds)}  ·  ${frame.database}  ·  Ctrl-C stops`,
     `  metrics  ${frame.urls.metrics}`,
     `  health   ${frame.urls.health}`,
+    `  load     ${frame.activity}`,
     '',
   ];
   const pools = [metrics.pools.primary, ...(metrics.pools.replica ? [metrics.pools.replica] : [])];

@@ -153,7 +153,7 @@ describe('the terminal view', () => {
     const waiter = db.getConnection({ timeoutMs: 2000 });
     // Past the leak threshold and a sweep, so the held leases are reported.
     await new Promise((resolve) => setTimeout(resolve, 250));
-    const frame = builder.build({ responses: { 200: 40, 201: 5, 400: 2, 503: 1 }, requestErrors: 0, bursts: 1, slowReports: 1, leak: 'held' }, ['slow query on pool "primary": 81 ms']);
+    const frame = builder.build({ responses: { 200: 40, 201: 5, 400: 2, 503: 1 }, requestErrors: 0, clients: 52, bursts: 1, slowReports: 1, leak: 'held' }, ['slow query on pool "primary": 81 ms']);
     return {
       frame,
       release: () => {
@@ -169,6 +169,8 @@ describe('the terminal view', () => {
       const text = renderFrame(frame, { width: 120, color: false }).join('\n');
       expect(text).toContain('  metrics  http://127.0.0.1:3000/metrics');
       expect(text).toContain('  health   http://127.0.0.1:3000/health/db');
+      expect(text).toContain('  load     52 HTTP clients (burst no. 1) · slow reports 1 · leaked connection: held');
+      expect(text).toMatch(/^pool primary {2}4 open of max 4$/m);
       expect(text).toMatch(/^ {2}used {5}█{32} 4$/m);
       expect(text).toMatch(/^ {2}idle {5}·{32} 0$/m);
       expect(text).toMatch(/^ {2}waiting {2}█{8}·{24} 1$/m);
