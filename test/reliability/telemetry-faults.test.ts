@@ -121,7 +121,8 @@ describe('telemetry faults', () => {
     try {
       const faulty = await workload(db, CALLS);
       expect({ ok: faulty.ok, sqlErrors: faulty.sqlErrors }).toEqual({ ok: baseline.ok, sqlErrors: baseline.sqlErrors });
-      expect(faulty.slowestMs).toBeLessThan(250);
+      // Generous: this machine is shared; a call blocked by an exporter would take forever, not 0.5 s.
+      expect(faulty.slowestMs).toBeLessThan(500);
       expect(faulty.ms).toBeLessThan(baseline.ms * 3 + 500);
       // The package's trackers were not the ones that failed, so they stayed on and kept counting.
       expect(logger.lines.filter((l) => l.includes('was disabled'))).toEqual([]);
@@ -186,7 +187,7 @@ describe('telemetry faults', () => {
     try {
       const { ok, slowestMs } = await workload(db, 50);
       expect(ok).toBe(45);
-      expect(slowestMs).toBeLessThan(250);
+      expect(slowestMs).toBeLessThan(500);
       // Give any stray rejection a turn to surface before the trap checks.
       await new Promise((r) => setTimeout(r, 50));
       expect(logger.lines.filter((l) => l.includes('promise rejected') && l.includes('disabled'))).toHaveLength(1);
