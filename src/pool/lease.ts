@@ -54,18 +54,20 @@ export class Lease implements AsyncDisposable {
    * broke, when `error` says the connection is gone, when it is still inside a transaction
    * (its state would leak into the next borrower), or when a statement is still awaiting its
    * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
+   * pg (pinned) keeps that statement in `_activeQuery`; `readyForQuery` would not do, as it is
+   * also false for the moment between an error and the ReadyForQuery that follows it.
    */
   release(error?: unknown): void {
     if (this.released) return;
     this.released = true;
-    const client = this.pgClient as pg.PoolClient & BrokenMarked & { readyForQuery?: boolean };
+    const client = this.pgClient as pg.PoolClient & BrokenMarked & { _activeQuery?: unknown };
     const txStatus = client.getTransactionStatus?.();
     const destroy =
       client[BROKEN] === true ||
       (error !== undefined && isConnectionBroken(error)) ||
       txStatus === 'T' ||
       txStatus === 'E' ||
-      client.readyForQuery === false;
+      (client._activeQuery !== null && client._activeQuery !== undefined);
     this.done(destroy || undefined);
     this.owner.leaseEnded(this, destroy);
   }
