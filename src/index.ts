@@ -17,6 +17,7 @@ export {
   PgManagerError,
   ConfigError,
   ConnectionTimeoutError,
+  ConnectionLostError,
   RetryExhaustedError,
   MigrationError,
   ManagerClosedError,
