@@ -10,6 +10,8 @@ export interface QueryShape {
   readonly operation: string | undefined;
   /** The single table the statement targets, as written (schema prefix included), when the statement is simple. */
   readonly collection: string | undefined;
+  /** `{operation} {collection}` as far as they are known ('' when neither is): a low-cardinality key and span name. */
+  readonly summary: string;
 }
 
 /** Normalized text longer than this is cut (with a trailing "…"), so a huge statement never lands in telemetry. */
@@ -603,6 +605,7 @@ function computeShape(sql: string): QueryShape {
     normalized,
     operation,
     collection,
+    summary: operation ? (collection ? `${operation} ${collection}` : operation) : '',
   };
 }
 
@@ -612,18 +615,23 @@ export function normalizeSql(sql: string): string {
 }
 
 interface CacheEntry {
-  shape: QueryShape;
+  readonly sql: string;
+  readonly shape: QueryShape;
   /** Second-chance bit: set on a hit, so a hit costs one Map lookup and one store, never a reorder. */
   used: boolean;
 }
 
 /**
  * Shapes cached by raw SQL text with least-recently-used eviction, approximated by the CLOCK
- * (second-chance) scheme: Map insertion order is the queue, a hit only sets a bit, and eviction
- * moves recently used entries to the back instead of dropping them.
+ * (second-chance) scheme: a hit only sets a bit; the clock hand sweeps a ring of the cached
+ * entries, clearing bits, and evicts the first entry whose bit is clear. The ring, not the Map's
+ * insertion order, is the queue: deleting from the front of a Map leaves holes that every later
+ * sweep from the front would have to skip.
  */
 export class ShapeCache {
   private readonly entries = new Map<string, CacheEntry>();
+  private ring: (CacheEntry | undefined)[] = [];
+  private hand = 0;
   private generation = parserGeneration;
   private evicted = 0;
   private chars = 0;
@@ -647,6 +655,8 @@ export class ShapeCache {
   shape(sql: string): QueryShape {
     if (this.generation !== parserGeneration) {
       this.entries.clear();
+      this.ring = [];
+      this.hand = 0;
       this.chars = 0;
       this.generation = parserGeneration;
     }
@@ -658,22 +668,42 @@ export class ShapeCache {
     const shape = computeShape(sql);
     if (sql.length > MAX_CACHED_LENGTH || sql.length > this.maxChars) return shape;
     while (this.entries.size >= this.maxEntries || this.chars + sql.length > this.maxChars) this.evictOne();
-    this.entries.set(sql, { shape, used: false });
+    const entry: CacheEntry = { sql, shape, used: false };
+    this.entries.set(sql, entry);
     this.chars += sql.length;
+    this.place(entry);
     return shape;
   }
 
-  private evictOne(): void {
-    for (const [key, entry] of this.entries) {
-      this.entries.delete(key);
-      if (entry.used) {
-        entry.used = false;
-        this.entries.set(key, entry);
-        continue;
-      }
-      this.chars -= key.length;
-      this.evicted++;
+  /** Puts a new entry in the first free slot at or after the hand, growing the ring only when it is full. */
+  private place(entry: CacheEntry): void {
+    if (this.ring.length < this.maxEntries && this.entries.size > this.ring.length) {
+      this.ring.push(entry);
       return;
+    }
+    for (let i = 0; i < this.ring.length; i++) {
+      const slot = (this.hand + i) % this.ring.length;
+      if (this.ring[slot] === undefined) {
+        this.ring[slot] = entry;
+        return;
+      }
+    }
+    this.ring.push(entry);
+  }
+
+  private evictOne(): void {
+    for (;;) {
+      const entry = this.ring[this.hand];
+      if (entry !== undefined && entry.used) {
+        entry.used = false;
+      } else if (entry !== undefined) {
+        this.ring[this.hand] = undefined;
+        this.entries.delete(entry.sql);
+        this.chars -= entry.sql.length;
+        this.evicted++;
+        return;
+      }
+      this.hand = (this.hand + 1) % this.ring.length;
     }
   }
 }

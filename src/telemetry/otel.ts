@@ -156,8 +156,9 @@ class PoolSeries {
   readonly createTime: HistogramRecorder;
   /** Span attributes shared by every span of this pool. */
   readonly span: Attributes;
-  // Keyed by the shape object, so an entry goes away when the shape cache evicts its shape.
-  private readonly succeeded = new WeakMap<QueryShape, OperationSeries>();
+  // Keyed by the shape's summary (operation and table), which many texts share, so a new text usually
+  // finds its series already built; bounded, as summaries come from the application's SQL.
+  private readonly succeeded = new Map<string, OperationSeries>();
   private readonly failed = new Map<string, OperationSeries>();
   private readonly retried = new Map<string, Attributes>();
 
@@ -183,16 +184,16 @@ class PoolSeries {
   }
 
   operation(shape: QueryShape): OperationSeries {
-    let series = this.succeeded.get(shape);
+    let series = this.succeeded.get(shape.summary);
     if (series === undefined) {
       series = this.operationSeries(this.withShape(shape));
-      this.succeeded.set(shape, series);
+      remember(this.succeeded, shape.summary, series);
     }
     return series;
   }
 
   failedOperation(shape: QueryShape, errorType: string, sqlstate: string | undefined): OperationSeries {
-    const key = `${shape.operation ?? ''}\u0000${shape.collection ?? ''}\u0000${errorType}`;
+    const key = `${shape.summary}\u0000${errorType}`;
     let series = this.failed.get(key);
     if (series === undefined) {
       const attributes = this.withShape(shape);
@@ -456,7 +457,7 @@ class OtelTracker implements PoolTracker {
       attributes[ATTR_ERROR_TYPE] = errorType;
       if (event.sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = event.sqlstate;
     }
-    const name = shape.operation ? (shape.collection ? `${shape.operation} ${shape.collection}` : shape.operation) : DB_SYSTEM_NAME_VALUE_POSTGRESQL;
+    const name = shape.summary || DB_SYSTEM_NAME_VALUE_POSTGRESQL;
     const startTime = wallClockMs(event.startTime);
     const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime, attributes }, parent);
     if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: statusMessage(event.error, event.sqlstate) });
