@@ -12,7 +12,7 @@ export type {
   TransactionOptions,
 } from './manager.js';
 export { resolveConfig, parseDatabaseUrl } from './config.js';
-export type { ManagerConfig, ManagerOptions, RetryOptions, SchemaInitPolicy, DatabaseTarget } from './config.js';
+export type { ManagerConfig, ManagerOptions, RetryOptions, SchemaInitPolicy, SqlNormalizer, DatabaseTarget } from './config.js';
 export {
   PgManagerError,
   ConfigError,

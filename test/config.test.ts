@@ -47,6 +47,13 @@ describe('configuration', () => {
     expect(config.replica).toMatchObject({ host: 'replica', user: 'ro', ssl: { rejectUnauthorized: true } });
   });
 
+  it('normalizes SQL with the scanner unless libpg-query is asked for', () => {
+    expect(resolveConfig({ databaseUrl: URL_OK, env: {} }).sqlNormalizer).toBe('scanner');
+    expect(resolveConfig({ databaseUrl: URL_OK, sqlNormalizer: 'libpg-query', env: {} }).sqlNormalizer).toBe('libpg-query');
+    const error = configError(() => resolveConfig({ databaseUrl: URL_OK, sqlNormalizer: 'regex' as 'scanner', env: {} }));
+    expect(error.field).toBe('sqlNormalizer');
+  });
+
   it('lets options override the environment', () => {
     const config = resolveConfig({ maxConnections: 3, env: { DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '50' } });
     expect(config.maxConnections).toBe(3);
@@ -77,6 +84,7 @@ describe('configuration', () => {
     [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '0' }, 'CONNECTION_TIMEOUT_SECONDS', /greater than 0/],
     [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '-1' }, 'CONNECTION_TIMEOUT_SECONDS', /must not be negative/],
     [{ DATABASE_URL: URL_OK, DB_SCHEMA_INIT: 'sometimes' }, 'DB_SCHEMA_INIT', /log, strict, off/],
+    [{ DATABASE_URL: URL_OK, DB_STATEMENT_TIMEOUT_MS: '1.5' }, 'DB_STATEMENT_TIMEOUT_MS', /whole number/],
   ])('rejects %j naming %s', (env, field, problem) => {
     const error = configError(() => resolveConfig({ env }));
     expect(error.field).toBe(field);

@@ -45,7 +45,12 @@ describe('query statistics', () => {
   });
 
   it('after 100,000 distinct query texts the tracked fingerprints stay within the bound, and evictions are counted', async () => {
-    const { db } = await createManager(database.url, { monitoringEnabled: true, maxConnections: 8, monitor: { maxTrackedQueries: 1000 } });
+    const { db } = await createManager(database.url, {
+      monitoringEnabled: true,
+      maxConnections: 8,
+      sqlNormalizer: 'libpg-query',
+      monitor: { maxTrackedQueries: 1000 },
+    });
     try {
       const total = 100_000;
       let next = 0;
