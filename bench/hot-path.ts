@@ -4,7 +4,6 @@ import { ConnectionMonitor } from '../src/telemetry/monitor.js';
 import { PgMetricProducer } from '../src/telemetry/metric-producer.js';
 import { createOtelTracker } from '../src/telemetry/otel.js';
 import { TrackerFanout, type PoolTracker, type QueryEvent, type TrackedPool } from '../src/telemetry/tracker.js';
-import { loadSqlParser } from '../src/query/fingerprint.js';
 import { createCountingSdk } from './sdk.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -66,7 +65,6 @@ function measure(label: string, trackers: () => PoolTracker[], sql = repeated): 
   return ns;
 }
 
-await loadSqlParser();
 console.log('tracker hot path (acquired + queryFinished + released + captureContext; median of 5 x 100,000):');
 const sdk = createCountingSdk();
 measure('no tracker', () => []);
