@@ -58,3 +58,23 @@ export {
 } from './telemetry/otel.js';
 export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
 export { PgMetricProducer } from './telemetry/metric-producer.js';
+export { ConnectionMonitor, HISTORY_SIZE } from './telemetry/monitor.js';
+export type {
+  MonitorSettings,
+  MonitorOptions,
+  MonitorReport,
+  HealthStatus,
+  PoolHealth,
+  PoolSnapshot,
+  AcquisitionStats,
+  LeakWarning,
+  LeakReport,
+  SuspectedLeak,
+  QueryStatsReport,
+  HealthContext,
+  HealthState,
+  HealthThresholds,
+} from './telemetry/monitor.js';
+export { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/health.js';
+export { normalizeSql, ShapeCache, MAX_NORMALIZED_LENGTH } from './query/fingerprint.js';
+export type { QueryShape } from './query/fingerprint.js';
