@@ -66,27 +66,81 @@ const LITERAL = 2;
 const PARAM = 3;
 const PUNCT = 4;
 const OP = 5;
-/** A collapsed list of literals/placeholders: emitted as one placeholder plus a marker. */
+/** A list of literals/placeholders the scanner skipped: rendered as one placeholder plus a marker. */
 const LIST = 6;
+/** The kind read before the first or past the last token. */
+const NONE = -1;
 
+/**
+ * Tokens as positions in the text they were read from: a token's text is only sliced out when
+ * something needs it (a literal's never is). Two lists are reused by every call (the module is
+ * single-threaded), so a cache miss allocates no arrays; entries past `count` are stale.
+ */
 interface Tokens {
+  src: string;
+  count: number;
   kind: number[];
-  text: string[];
+  start: number[];
+  end: number[];
   /** Whitespace or a comment came before the token in the original text. */
   gap: boolean[];
+  /** Whitespace or a comment was skipped since the last token. */
+  gapPending: boolean;
+  /** Scanning stopped at MAX_SCANNED_LENGTH. */
+  truncated: boolean;
 }
+
+const newTokens = (): Tokens => ({ src: '', count: 0, kind: [], start: [], end: [], gap: [], gapPending: false, truncated: false });
+const scannedTokens = newTokens();
+const parserTokens = newTokens();
+
+function push(t: Tokens, kind: number, start: number, end: number): void {
+  const n = t.count++;
+  t.kind[n] = kind;
+  t.start[n] = start;
+  t.end[n] = end;
+  t.gap[n] = t.gapPending;
+  t.gapPending = false;
+}
+
+const kindAt = (t: Tokens, i: number): number => (i >= 0 && i < t.count ? t.kind[i]! : NONE);
+const textOf = (t: Tokens, i: number): string => t.src.slice(t.start[i], t.end[i]);
+const lowerText = (t: Tokens, i: number): string => textOf(t, i).toLowerCase();
+
+/**
+ * `src.slice(start, end).toLowerCase() === word` for a lower-case ASCII `word`, without the copies.
+ * Some non-ASCII characters lower-case into ASCII (the Kelvin sign into 'k'), so a text holding one
+ * takes the exact (allocating) comparison; none changes length into an all-ASCII result.
+ */
+function wordIs(src: string, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const c = src.charCodeAt(start + i);
+    if (c >= 128) return src.slice(start, end).toLowerCase() === word;
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const isWord = (t: Tokens, i: number, word: string): boolean => kindAt(t, i) === WORD && wordIs(t.src, t.start[i]!, t.end[i]!, word);
+/** The token at `i` is the single character `code` of the given kind (`(`, `,`, `-` …). */
+const isChar = (t: Tokens, i: number, kind: number, code: number): boolean =>
+  kindAt(t, i) === kind && t.end[i]! - t.start[i]! === 1 && t.src.charCodeAt(t.start[i]!) === code;
 
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isIdentStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
 const isIdentPart = (c: number): boolean => isIdentStart(c) || isDigit(c) || c === 36;
-const OPERATOR_CHARS = '+-*/<>=~!@#%^&|`?';
-const isOperator = (c: number): boolean => OPERATOR_CHARS.includes(String.fromCharCode(c));
+/** Operator characters by char code: a table, since most characters of a statement are tested. */
+const OPERATOR_CHARS = new Uint8Array(128);
+for (const ch of '+-*/<>=~!@#%^&|`?') OPERATOR_CHARS[ch.charCodeAt(0)] = 1;
+const isOperator = (c: number): boolean => c < 128 && OPERATOR_CHARS[c] === 1;
 
 /** Keywords after which a '-' is a sign, not a subtraction. */
 const SIGN_CONTEXT_WORDS = new Set(['select', 'where', 'and', 'or', 'not', 'when', 'then', 'else', 'between', 'limit', 'offset', 'return', 'having', 'on', 'by', 'values', 'set']);
 /** Words that are literals unless they follow IS / IS NOT (a boolean test, not a constant). */
-const LITERAL_WORDS = new Set(['true', 'false', 'null']);
+const isLiteralWord = (src: string, start: number, end: number): boolean =>
+  wordIs(src, start, end, 'null') || wordIs(src, start, end, 'true') || wordIs(src, start, end, 'false');
 
 /** End of a quoted run starting at `start` (the opening quote); doubled quotes escape; `backslash` for E'' strings. */
 function skipQuoted(sql: string, start: number, end: number, quote: number, backslash: boolean): number {
@@ -185,34 +239,30 @@ function skipValueList(sql: string, start: number, close: number): number {
 }
 
 /**
- * Splits SQL into tokens, dropping whitespace and comments; an unterminated literal or comment
- * runs to the end. Stops (truncated) once MAX_SCANNED_LENGTH characters outside value lists were read.
+ * Splits SQL into `t`, dropping whitespace and comments; an unterminated literal or comment runs
+ * to the end. Stops (truncated) once MAX_SCANNED_LENGTH characters outside value lists were read.
  */
-function tokenize(sql: string): { tokens: Tokens; truncated: boolean } {
+function tokenize(t: Tokens, sql: string): Tokens {
   const end = sql.length;
-  const kind: number[] = [];
-  const text: string[] = [];
-  const gap: boolean[] = [];
-  let pendingGap = false;
-  const push = (k: number, t: string): void => {
-    kind.push(k);
-    text.push(t);
-    gap.push(pendingGap);
-    pendingGap = false;
-  };
+  t.src = sql;
+  t.count = 0;
+  t.gapPending = false;
+  t.truncated = false;
   let i = 0;
   let inLists = 0;
   while (i < end) {
-    if (i - inLists > MAX_SCANNED_LENGTH) return { tokens: { kind, text, gap }, truncated: true };
+    if (i - inLists > MAX_SCANNED_LENGTH) {
+      t.truncated = true;
+      return t;
+    }
     const c = sql.charCodeAt(i);
     const next = sql.charCodeAt(i + 1);
-    if ((c === 40 || c === 91) && kind[kind.length - 1] === WORD) {
-      const word = text[text.length - 1]!.toLowerCase();
-      const listEnd = word === (c === 40 ? 'in' : 'array') ? skipValueList(sql, i + 1, c === 40 ? 41 : 93) : -1;
+    if ((c === 40 || c === 91) && isWord(t, t.count - 1, c === 40 ? 'in' : 'array')) {
+      const listEnd = skipValueList(sql, i + 1, c === 40 ? 41 : 93);
       if (listEnd !== -1) {
-        push(PUNCT, sql[i]!);
-        push(LIST, '');
-        push(PUNCT, c === 40 ? ')' : ']');
+        push(t, PUNCT, i, i + 1);
+        push(t, LIST, i + 1, listEnd - 1);
+        push(t, PUNCT, listEnd - 1, listEnd);
         inLists += listEnd - i;
         i = listEnd;
         continue;
@@ -220,11 +270,11 @@ function tokenize(sql: string): { tokens: Tokens; truncated: boolean } {
     }
     if (isSpace(c)) {
       i++;
-      pendingGap = true;
+      t.gapPending = true;
     } else if (c === 45 && next === 45) {
       const newline = sql.indexOf('\n', i);
       i = newline === -1 || newline > end ? end : newline + 1;
-      pendingGap = true;
+      t.gapPending = true;
     } else if (c === 47 && next === 42) {
       // Block comments nest in PostgreSQL.
       let depth = 1;
@@ -238,63 +288,62 @@ function tokenize(sql: string): { tokens: Tokens; truncated: boolean } {
           i += 2;
         } else i++;
       }
-      pendingGap = true;
+      t.gapPending = true;
     } else if (c === 39) {
-      i = skipQuoted(sql, i, end, 39, false);
-      push(LITERAL, '');
+      const close = skipQuoted(sql, i, end, 39, false);
+      push(t, LITERAL, i, close);
+      i = close;
     } else if (c === 34) {
       const close = skipQuoted(sql, i, end, 34, false);
-      push(QUOTED, sql.slice(i, close));
+      push(t, QUOTED, i, close);
       i = close;
     } else if (c === 36) {
       if (isDigit(next)) {
         let j = i + 1;
         while (j < end && isDigit(sql.charCodeAt(j))) j++;
-        push(PARAM, sql.slice(i + 1, j));
+        push(t, PARAM, i + 1, j);
         i = j;
         continue;
       }
       const tag = dollarTag(sql, i, end);
       if (tag === undefined) {
-        push(PUNCT, '$');
+        push(t, PUNCT, i, i + 1);
         i++;
         continue;
       }
       const close = sql.indexOf(tag, i + tag.length);
-      i = close === -1 || close + tag.length > end ? end : close + tag.length;
-      push(LITERAL, '');
+      const after = close === -1 || close + tag.length > end ? end : close + tag.length;
+      push(t, LITERAL, i, after);
+      i = after;
     } else if (isDigit(c) || (c === 46 && isDigit(next))) {
+      const start = i;
       i = skipNumber(sql, i, end);
-      const last = kind.length - 1;
-      // Fold a sign into the number when the '-' cannot be a subtraction, as the parser does.
-      if (last >= 0 && kind[last] === OP && text[last] === '-' && !gap[last + 1] && signContext(kind, text, last - 1)) {
-        kind[last] = LITERAL;
-        text[last] = '';
-      } else push(LITERAL, '');
+      const last = t.count - 1;
+      // Fold a sign into the number when the '-' cannot be a subtraction, as the parser does
+      // (whitespace between them included).
+      if (isChar(t, last, OP, 45) && signContext(t, last - 1)) t.kind[last] = LITERAL;
+      else push(t, LITERAL, start, i);
     } else if (isIdentStart(c)) {
       let j = i + 1;
       while (j < end && isIdentPart(sql.charCodeAt(j))) j++;
-      const word = sql.slice(i, j);
-      const lower = word.toLowerCase();
       const quote = sql.charCodeAt(j);
-      if (quote === 39 && (lower === 'e' || lower === 'b' || lower === 'x' || lower === 'n')) {
-        i = skipQuoted(sql, j, end, 39, lower === 'e');
-        push(LITERAL, '');
-      } else if (lower === 'u' && quote === 38 && (sql.charCodeAt(j + 1) === 39 || sql.charCodeAt(j + 1) === 34)) {
+      // A one-letter word, lower-cased, may prefix a string (E'', B'', X'', N'', U&'').
+      const letter = j - i === 1 ? c | 32 : 0;
+      if (quote === 39 && (letter === 101 || letter === 98 || letter === 120 || letter === 110)) {
+        const close = skipQuoted(sql, j, end, 39, letter === 101);
+        push(t, LITERAL, i, close);
+        i = close;
+      } else if (letter === 117 && quote === 38 && (sql.charCodeAt(j + 1) === 39 || sql.charCodeAt(j + 1) === 34)) {
         const q = sql.charCodeAt(j + 1);
         const close = skipQuoted(sql, j + 1, end, q, false);
-        if (q === 39) push(LITERAL, '');
-        else push(QUOTED, sql.slice(i, close));
+        push(t, q === 39 ? LITERAL : QUOTED, i, close);
         i = close;
-      } else if (LITERAL_WORDS.has(lower) && !afterIs(kind, text)) {
-        push(LITERAL, '');
-        i = j;
       } else {
-        push(WORD, word);
+        push(t, isLiteralWord(sql, i, j) && !afterIs(t) ? LITERAL : WORD, i, j);
         i = j;
       }
     } else if (c === 58 && next === 58) {
-      push(PUNCT, '::');
+      push(t, PUNCT, i, i + 2);
       i += 2;
     } else if (isOperator(c)) {
       let j = i + 1;
@@ -304,160 +353,254 @@ function tokenize(sql: string): { tokens: Tokens; truncated: boolean } {
         if ((d === 45 && e === 45) || (d === 47 && e === 42)) break;
         j++;
       }
-      push(OP, sql.slice(i, j));
+      push(t, OP, i, j);
       i = j;
     } else {
-      push(PUNCT, sql[i]!);
+      push(t, PUNCT, i, i + 1);
       i++;
     }
   }
-  return { tokens: { kind, text, gap }, truncated: false };
+  return t;
 }
 
-function signContext(kind: number[], text: string[], prev: number): boolean {
+function signContext(t: Tokens, prev: number): boolean {
   if (prev < 0) return true;
-  const k = kind[prev];
+  const k = t.kind[prev];
   if (k === OP) return true;
-  if (k === PUNCT) return text[prev] === '(' || text[prev] === ',' || text[prev] === '[';
-  return k === WORD && SIGN_CONTEXT_WORDS.has(text[prev]!.toLowerCase());
+  if (k === PUNCT) return isChar(t, prev, PUNCT, 40) || isChar(t, prev, PUNCT, 44) || isChar(t, prev, PUNCT, 91);
+  return k === WORD && SIGN_CONTEXT_WORDS.has(lowerText(t, prev));
 }
 
-function afterIs(kind: number[], text: string[]): boolean {
-  let last = kind.length - 1;
-  if (last >= 0 && kind[last] === WORD && text[last]!.toLowerCase() === 'not') last--;
-  if (last >= 0 && kind[last] === WORD && text[last]!.toLowerCase() === 'is') return true;
-  // NOT NULL in a column definition is a constraint, not a value.
-  return kind.length > 0 && kind[kind.length - 1] === WORD && text[kind.length - 1]!.toLowerCase() === 'not';
+/** The last token is IS or IS NOT, or NOT (NOT NULL in a column definition is a constraint, not a value). */
+function afterIs(t: Tokens): boolean {
+  const last = t.count - 1;
+  return isWord(t, last, 'not') || isWord(t, last, 'is');
 }
 
-const isValue = (k: number | undefined): boolean => k === LITERAL || k === PARAM;
+const isValue = (k: number): boolean => k === LITERAL || k === PARAM;
 
 /**
  * Index just past a parenthesised/bracketed run of values `( v , v , ... )` starting at `open`,
  * or -1 when the run holds anything else.
  */
-function valueListEnd(t: Tokens, open: number, close: string): number {
+function valueListEnd(t: Tokens, open: number, close: number): number {
   let i = open + 1;
-  if (!isValue(t.kind[i])) return -1;
+  if (!isValue(kindAt(t, i))) return -1;
   for (;;) {
     i++;
-    if (t.text[i] === close && t.kind[i] === PUNCT) return i + 1;
-    if (t.text[i] !== ',' || t.kind[i] !== PUNCT || !isValue(t.kind[i + 1])) return -1;
+    if (isChar(t, i, PUNCT, close)) return i + 1;
+    if (!isChar(t, i, PUNCT, 44) || !isValue(kindAt(t, i + 1))) return -1;
     i++;
   }
 }
 
-/** Collapses `IN (v, v, …)`, `ARRAY[v, v, …]` and `VALUES (…), (…)` of plain values, so list lengths do not make new shapes. */
-function collapseLists(t: Tokens): Tokens {
-  const out: Tokens = { kind: [], text: [], gap: [] };
-  const copy = (i: number): void => {
-    out.kind.push(t.kind[i]!);
-    out.text.push(t.text[i]!);
-    out.gap.push(t.gap[i]!);
-  };
+/** For `IN (`, `VALUES (` or `ARRAY[` at `i` followed by plain values only, the index past the closing bracket, else -1. */
+function valueListAt(t: Tokens, i: number): number {
+  if (t.kind[i] !== WORD) return -1;
+  const start = t.start[i]!;
+  const end = t.end[i]!;
+  if (wordIs(t.src, start, end, 'in') || wordIs(t.src, start, end, 'values')) return isChar(t, i + 1, PUNCT, 40) ? valueListEnd(t, i + 1, 41) : -1;
+  if (wordIs(t.src, start, end, 'array')) return isChar(t, i + 1, PUNCT, 91) ? valueListEnd(t, i + 1, 93) : -1;
+  return -1;
+}
+
+const HEX_DIGITS = Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
+const hexDigit = (h: number, shift: number): number => HEX_DIGITS[(h >>> shift) & 15]!;
+
+/** Two 32-bit words as 16 hex digits, made as one string (toString(16) and padStart make four). */
+function hex64(h1: number, h2: number): string {
+  return String.fromCharCode(
+    hexDigit(h1, 28), hexDigit(h1, 24), hexDigit(h1, 20), hexDigit(h1, 16), hexDigit(h1, 12), hexDigit(h1, 8), hexDigit(h1, 4), hexDigit(h1, 0),
+    hexDigit(h2, 28), hexDigit(h2, 24), hexDigit(h2, 20), hexDigit(h2, 16), hexDigit(h2, 12), hexDigit(h2, 8), hexDigit(h2, 4), hexDigit(h2, 0),
+  );
+}
+
+/** `$1`, `$2`, …, each made once. */
+const placeholders: string[] = [];
+const placeholder = (n: number): string => (placeholders[n] ??= `$${n}`);
+
+/**
+ * Writes a shape's display text and fingerprint in one pass over the tokens. The display text is
+ * copied from the source in runs (a run grows while tokens follow each other with nothing or a
+ * single space between), so a statement costs a few slices rather than a string per token. The
+ * key the fingerprint is hashed from (case-folded tokens joined by spaces) is hashed as it is
+ * written, never built: 64 bits of two independent 32-bit multiplicative hashes (cyrb53's mixing).
+ * A fingerprint only has to tell shapes apart, not resist an attacker, and creating a crypto Hash
+ * cost a microsecond on every cache miss.
+ */
+class ShapeWriter {
+  private src = '';
+  private text = '';
+  private runFrom = 0;
+  /** End of the run being copied from `src`, or -1 when none is open. */
+  private runTo = -1;
+  private empty = true;
+  private h1 = 0;
+  private h2 = 0;
+  /** The next placeholder number, and the numbers given to the statement's own `$n` parameters. */
+  private nextNumber = 1;
+  private readonly params = new Map<string, number>();
+
+  begin(src: string): void {
+    this.src = src;
+    this.text = '';
+    this.runTo = -1;
+    this.empty = true;
+    this.h1 = 0xdeadbeef;
+    this.h2 = 0x41c6ce57;
+    this.nextNumber = 1;
+    // Map#clear allocates a new table even when the map is empty.
+    if (this.params.size > 0) this.params.clear();
+  }
+
+  token(t: Tokens, i: number): void {
+    const k = t.kind[i];
+    const gap = t.gap[i]!;
+    if (k === LITERAL) this.placeholder(this.nextNumber++, gap);
+    else if (k === PARAM) {
+      const name = textOf(t, i);
+      let n = this.params.get(name);
+      if (n === undefined) {
+        n = this.nextNumber++;
+        this.params.set(name, n);
+      }
+      this.placeholder(n, gap);
+    } else if (k === LIST) this.list(gap);
+    else this.copy(t.start[i]!, t.end[i]!, gap, k === WORD);
+  }
+
+  /** A collapsed list: one placeholder plus PostgreSQL 18's squashed-list marker, which only shows. */
+  list(gap: boolean): void {
+    this.placeholder(this.nextNumber++, gap);
+    this.marker();
+  }
+
+  /** The squashed-list marker alone (after a first VALUES row): one row or many, same shape. */
+  marker(): void {
+    this.flush();
+    this.text += ' /*, ... */';
+  }
+
+  /** The normalized text and fingerprint; the text is cut (and the key marked) when `truncated` or too long. */
+  finish(truncated: boolean): { normalized: string; fingerprint: string } {
+    this.flush();
+    let normalized = this.text;
+    if (truncated || normalized.length > MAX_NORMALIZED_LENGTH) {
+      normalized = `${normalized.slice(0, MAX_NORMALIZED_LENGTH - 2)} …`;
+      this.keyPiece('…', 0, 1, false);
+    }
+    // Drop the reference, so a huge statement is not kept until the next miss.
+    this.src = '';
+    this.text = '';
+    const h1 = Math.imul(this.h1 ^ (this.h1 >>> 16), 2246822507) ^ Math.imul(this.h2 ^ (this.h2 >>> 13), 3266489909);
+    const h2 = Math.imul(this.h2 ^ (this.h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return { normalized, fingerprint: hex64(h1, h2) };
+  }
+
+  private placeholder(n: number, gap: boolean): void {
+    const piece = placeholder(n);
+    this.flush();
+    this.text += gap && !this.empty ? ` ${piece}` : piece;
+    this.keyPiece(piece, 0, piece.length, false);
+  }
+
+  /** A token shown as written: extends the open run when the source has exactly what the display needs between them. */
+  private copy(from: number, to: number, gap: boolean, fold: boolean): void {
+    const runTo = this.runTo;
+    if (runTo !== -1 && (gap ? from === runTo + 1 && this.src.charCodeAt(runTo) === 32 : from === runTo)) this.runTo = to;
+    else {
+      this.flush();
+      if (gap && !this.empty) this.text += ' ';
+      this.runFrom = from;
+      this.runTo = to;
+    }
+    this.keyPiece(this.src, from, to, fold);
+  }
+
+  private flush(): void {
+    if (this.runTo === -1) return;
+    this.text += this.src.slice(this.runFrom, this.runTo);
+    this.runTo = -1;
+  }
+
+  /** Hashes `s[from, to)` into the key after a separating space; `fold` lower-cases it, as toLowerCase would. */
+  private keyPiece(s: string, from: number, to: number, fold: boolean): void {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    if (!this.empty) {
+      h1 = Math.imul(h1 ^ 32, 2654435761);
+      h2 = Math.imul(h2 ^ 32, 1597334677);
+    }
+    for (let i = from; i < to; i++) {
+      let c = s.charCodeAt(i);
+      if (fold && c >= 128) {
+        const lower = s.slice(from, to).toLowerCase();
+        this.keyPiece(lower, 0, lower.length, false);
+        return;
+      }
+      if (fold && c >= 65 && c <= 90) c += 32;
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+    this.empty = false;
+  }
+}
+
+const writer = new ShapeWriter();
+
+/**
+ * The normalized text and fingerprint, with placeholders numbered in order of appearance and
+ * `IN (v, v, …)`, `ARRAY[v, v, …]` and `VALUES (…), (…)` of plain values collapsed, so list
+ * lengths do not make new shapes.
+ */
+function render(t: Tokens, truncated: boolean): { normalized: string; fingerprint: string } {
+  writer.begin(t.src);
   let i = 0;
-  while (i < t.kind.length) {
-    const word = t.kind[i] === WORD ? t.text[i]!.toLowerCase() : '';
-    const opener = word === 'in' || word === 'values' ? '(' : word === 'array' ? '[' : '';
-    const listEnd = opener && t.text[i + 1] === opener && t.kind[i + 1] === PUNCT ? valueListEnd(t, i + 1, opener === '(' ? ')' : ']') : -1;
+  while (i < t.count) {
+    const listEnd = valueListAt(t, i);
     if (listEnd === -1) {
-      copy(i);
+      writer.token(t, i);
       i++;
-    } else if (word === 'values') {
+    } else if (isWord(t, i, 'values')) {
       // Keep the first row; drop the rows after it that hold plain values in the same number.
-      for (let j = i; j < listEnd; j++) copy(j);
+      for (let j = i; j < listEnd; j++) writer.token(t, j);
       let end = listEnd;
-      while (t.text[end] === ',' && t.text[end + 1] === '(' && t.kind[end + 1] === PUNCT) {
-        const rowEnd = valueListEnd(t, end + 1, ')');
+      while (isChar(t, end, PUNCT, 44) && isChar(t, end + 1, PUNCT, 40)) {
+        const rowEnd = valueListEnd(t, end + 1, 41);
         if (rowEnd === -1 || rowEnd - end !== listEnd - i) break;
         end = rowEnd;
       }
-      if (end !== listEnd) {
-        out.kind.push(LIST);
-        out.text.push('rows');
-        out.gap.push(false);
-      }
+      if (end !== listEnd) writer.marker();
       i = end;
     } else {
-      copy(i);
-      copy(i + 1);
+      writer.token(t, i);
+      writer.token(t, i + 1);
       // A single value stays as it is; it has the same key as a collapsed list.
-      if (listEnd - i === 4) copy(i + 2);
-      else {
-        out.kind.push(LIST);
-        out.text.push('');
-        out.gap.push(t.gap[i + 2]!);
-      }
-      copy(listEnd - 1);
+      if (listEnd - i === 4) writer.token(t, i + 2);
+      else writer.list(t.gap[i + 2]!);
+      writer.token(t, listEnd - 1);
       i = listEnd;
     }
   }
-  return out;
-}
-
-/** Display text and the case-folded key the fingerprint is hashed from, with placeholders numbered in order of appearance. */
-function render(t: Tokens, truncated: boolean): { normalized: string; key: string } {
-  const shown: string[] = [];
-  const key: string[] = [];
-  const numbers = new Map<string, number>();
-  let next = 1;
-  for (let i = 0; i < t.kind.length; i++) {
-    const k = t.kind[i];
-    let piece: string;
-    let keyPiece: string;
-    if (k === LITERAL) {
-      piece = `$${next++}`;
-      keyPiece = piece;
-    } else if (k === PARAM) {
-      let n = numbers.get(t.text[i]!);
-      if (n === undefined) {
-        n = next++;
-        numbers.set(t.text[i]!, n);
-      }
-      piece = `$${n}`;
-      keyPiece = piece;
-    } else if (k === LIST) {
-      // PostgreSQL 18's squashed-list marker, shown but left out of the key: one value or many, one row or many, same shape.
-      if (t.text[i] === 'rows') {
-        shown.push(' /*, ... */');
-        continue;
-      }
-      keyPiece = `$${next++}`;
-      piece = `${keyPiece} /*, ... */`;
-    } else if (k === WORD) {
-      piece = t.text[i]!;
-      keyPiece = piece.toLowerCase();
-    } else {
-      piece = t.text[i]!;
-      keyPiece = piece;
-    }
-    if (i > 0 && t.gap[i]) shown.push(' ');
-    shown.push(piece);
-    key.push(keyPiece);
-  }
-  let normalized = shown.join('');
-  if (truncated || normalized.length > MAX_NORMALIZED_LENGTH) {
-    normalized = `${normalized.slice(0, MAX_NORMALIZED_LENGTH - 2)} …`;
-    key.push('…');
-  }
-  return { normalized, key: key.join(' ') };
+  return writer.finish(truncated);
 }
 
 /** The index of the first token of the statement a WITH query leads to, or -1. */
 function mainStatementAfterWith(t: Tokens): number {
   let depth = 0;
   let closedAtTop = false;
-  for (let i = 1; i < t.kind.length; i++) {
-    const tx = t.text[i]!;
+  for (let i = 1; i < t.count; i++) {
     if (t.kind[i] === PUNCT) {
-      if (tx === '(') depth++;
-      else if (tx === ')') {
+      if (isChar(t, i, PUNCT, 40)) depth++;
+      else if (isChar(t, i, PUNCT, 41)) {
         depth--;
         if (depth === 0) closedAtTop = true;
       }
       continue;
     }
-    if (depth === 0 && closedAtTop && t.kind[i] === WORD && STATEMENT_WORDS.has(tx.toLowerCase())) return i;
+    if (depth === 0 && closedAtTop && t.kind[i] === WORD && STATEMENT_WORDS.has(lowerText(t, i))) return i;
   }
   return -1;
 }
@@ -468,17 +611,17 @@ const FROM_LIST_END = new Set(['where', 'group', 'having', 'window', 'order', 'l
 
 /** A possibly qualified table name starting at `i`: `name`, `schema.name`, quoted parts kept as written. */
 function tableName(t: Tokens, i: number, columnList = false): { name: string; next: number } | undefined {
-  if (t.kind[i] === WORD && t.text[i]!.toLowerCase() === 'only') i++;
+  if (isWord(t, i, 'only')) i++;
   const parts: string[] = [];
-  while (t.kind[i] === WORD || t.kind[i] === QUOTED) {
-    parts.push(t.text[i]!);
+  while (kindAt(t, i) === WORD || kindAt(t, i) === QUOTED) {
+    parts.push(textOf(t, i));
     i++;
-    if (t.text[i] !== '.' || t.kind[i] !== PUNCT) break;
+    if (!isChar(t, i, PUNCT, 46)) break;
     i++;
   }
   if (parts.length === 0) return undefined;
   // A function in FROM (generate_series(…)) is not a table.
-  if (!columnList && t.text[i] === '(' && t.kind[i] === PUNCT) return undefined;
+  if (!columnList && isChar(t, i, PUNCT, 40)) return undefined;
   return { name: parts.join('.'), next: i };
 }
 
@@ -490,17 +633,16 @@ function tableName(t: Tokens, i: number, columnList = false): { name: string; ne
 function simpleRest(t: Tokens, from: number, fromList: boolean, until?: string): boolean {
   let depth = 0;
   let inFromList = fromList;
-  for (let i = from; i < t.kind.length; i++) {
-    const tx = t.text[i]!;
+  for (let i = from; i < t.count; i++) {
     if (t.kind[i] === PUNCT) {
-      if (tx === '(' || tx === '[') depth++;
-      else if (tx === ')' || tx === ']') depth--;
-      else if (depth === 0 && tx === ';') return i === t.kind.length - 1;
-      else if (depth === 0 && tx === ',' && inFromList) return false;
+      if (isChar(t, i, PUNCT, 40) || isChar(t, i, PUNCT, 91)) depth++;
+      else if (isChar(t, i, PUNCT, 41) || isChar(t, i, PUNCT, 93)) depth--;
+      else if (depth === 0 && isChar(t, i, PUNCT, 59)) return i === t.count - 1;
+      else if (depth === 0 && isChar(t, i, PUNCT, 44) && inFromList) return false;
       continue;
     }
     if (depth !== 0 || t.kind[i] !== WORD) continue;
-    const word = tx.toLowerCase();
+    const word = lowerText(t, i);
     if (word === until) return true;
     if (JOIN_WORDS.has(word)) return false;
     if (word === 'from' || word === 'using') return false;
@@ -509,25 +651,34 @@ function simpleRest(t: Tokens, from: number, fromList: boolean, until?: string):
   return true;
 }
 
+/** The usual statements' first words, and their operations: describing one allocates no strings. */
+const COMMON_WORDS = ['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback'];
+const COMMON_OPERATIONS = COMMON_WORDS.map((word) => word.toUpperCase());
+
+/** The statement's operation, upper-cased as `toUpperCase` of the lower-cased word would. */
+function operationOf(t: Tokens, i: number): string {
+  for (let k = 0; k < COMMON_WORDS.length; k++) if (isWord(t, i, COMMON_WORDS[k]!)) return COMMON_OPERATIONS[k]!;
+  return lowerText(t, i).toUpperCase();
+}
+
 function describe(t: Tokens): { operation: string | undefined; collection: string | undefined } {
   let start = 0;
-  while (t.kind[start] === PUNCT && t.text[start] === '(') start++;
-  if (t.kind[start] !== WORD) return { operation: undefined, collection: undefined };
-  const first = t.text[start]!.toLowerCase();
-  if (first === 'with') {
+  while (isChar(t, start, PUNCT, 40)) start++;
+  if (kindAt(t, start) !== WORD) return { operation: undefined, collection: undefined };
+  if (isWord(t, start, 'with')) {
     const main = mainStatementAfterWith(t);
-    return { operation: main === -1 ? 'WITH' : t.text[main]!.toUpperCase(), collection: undefined };
+    return { operation: main === -1 ? 'WITH' : operationOf(t, main), collection: undefined };
   }
-  const operation = first.toUpperCase();
+  const operation = operationOf(t, start);
   let target: { name: string; next: number } | undefined;
-  if (first === 'insert' && t.text[start + 1]?.toLowerCase() === 'into') {
+  if (isWord(t, start, 'insert') && isWord(t, start + 1, 'into')) {
     target = tableName(t, start + 2, true);
     // INSERT … SELECT … FROM other reads a second table, but the one written to is still the target.
     return { operation, collection: target && !hasSecondStatement(t, target.next) ? target.name : undefined };
   }
-  if (first === 'update') target = tableName(t, start + 1);
-  else if (first === 'delete' && t.text[start + 1]?.toLowerCase() === 'from') target = tableName(t, start + 2);
-  else if (first === 'select') {
+  if (isWord(t, start, 'update')) target = tableName(t, start + 1);
+  else if (isWord(t, start, 'delete') && isWord(t, start + 1, 'from')) target = tableName(t, start + 2);
+  else if (isWord(t, start, 'select')) {
     const from = topLevelWord(t, start + 1, 'from');
     // A set operation before FROM (SELECT 1 UNION SELECT … FROM t) makes it more than one table's read.
     target = from !== -1 && simpleRest(t, start + 1, false, 'from') ? tableName(t, from + 1) : undefined;
@@ -538,12 +689,11 @@ function describe(t: Tokens): { operation: string | undefined; collection: strin
 
 function hasSecondStatement(t: Tokens, from: number): boolean {
   let depth = 0;
-  for (let i = from; i < t.kind.length; i++) {
+  for (let i = from; i < t.count; i++) {
     if (t.kind[i] !== PUNCT) continue;
-    const tx = t.text[i];
-    if (tx === '(') depth++;
-    else if (tx === ')') depth--;
-    else if (tx === ';' && depth === 0 && i < t.kind.length - 1) return true;
+    if (isChar(t, i, PUNCT, 40)) depth++;
+    else if (isChar(t, i, PUNCT, 41)) depth--;
+    else if (isChar(t, i, PUNCT, 59) && depth === 0 && i < t.count - 1) return true;
   }
   return false;
 }
@@ -551,13 +701,13 @@ function hasSecondStatement(t: Tokens, from: number): boolean {
 /** The first top-level occurrence of `word` from `i`, or -1. */
 function topLevelWord(t: Tokens, i: number, word: string): number {
   let depth = 0;
-  for (; i < t.kind.length; i++) {
+  for (; i < t.count; i++) {
     if (t.kind[i] === PUNCT) {
-      if (t.text[i] === '(') depth++;
-      else if (t.text[i] === ')') depth--;
+      if (isChar(t, i, PUNCT, 40)) depth++;
+      else if (isChar(t, i, PUNCT, 41)) depth--;
       continue;
     }
-    if (depth === 0 && t.kind[i] === WORD && t.text[i]!.toLowerCase() === word) return i;
+    if (depth === 0 && isWord(t, i, word)) return i;
   }
   return -1;
 }
@@ -567,10 +717,10 @@ function sameWords(a: Tokens, b: Tokens): boolean {
   let i = 0;
   let j = 0;
   for (;;) {
-    while (i < a.kind.length && a.kind[i] !== WORD && a.kind[i] !== QUOTED) i++;
-    while (j < b.kind.length && b.kind[j] !== WORD && b.kind[j] !== QUOTED) j++;
-    if (i === a.kind.length || j === b.kind.length) return i === a.kind.length && j === b.kind.length;
-    if (a.kind[i] !== b.kind[j] || a.text[i]!.toLowerCase() !== b.text[j]!.toLowerCase()) return false;
+    while (i < a.count && a.kind[i] !== WORD && a.kind[i] !== QUOTED) i++;
+    while (j < b.count && b.kind[j] !== WORD && b.kind[j] !== QUOTED) j++;
+    if (i === a.count || j === b.count) return i === a.count && j === b.count;
+    if (a.kind[i] !== b.kind[j] || lowerText(a, i) !== lowerText(b, j)) return false;
     i++;
     j++;
   }
@@ -588,37 +738,21 @@ function parsedTokens(sql: string, scanned: Tokens): Tokens | undefined {
   // libpg-query 18.1.5 returns some errors as if they were the result ("unterminated quoted string
   // at or near "'secret…""), quoting the input. A true normalization only replaces constants, so it
   // keeps every word of the original; anything else is discarded.
-  const tokens = tokenize(normalized).tokens;
+  const tokens = tokenize(parserTokens, normalized);
   return sameWords(tokens, scanned) ? tokens : undefined;
 }
 
-/**
- * 64 bits of two independent 32-bit multiplicative hashes (cyrb53's mixing), as 16 hex digits. A
- * fingerprint only has to tell shapes apart, not resist an attacker, and creating a crypto Hash
- * cost a microsecond on every cache miss.
- */
-function fingerprintOf(key: string): string {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
-}
-
 function computeShape(sql: string): QueryShape {
-  const scanned = tokenize(sql);
+  const scanned = tokenize(scannedTokens, sql);
   // PostgreSQL's own literal detection when it is trustworthy; the scanner's otherwise. Either way
   // the scanner's rendering replaces any constant the parser kept (typmods, ORDER BY positions).
-  const tokens = parsedTokens(sql, scanned.tokens) ?? scanned.tokens;
-  const { normalized, key } = render(collapseLists(tokens), scanned.truncated);
+  const tokens = parsedTokens(sql, scanned) ?? scanned;
+  const { normalized, fingerprint } = render(tokens, scanned.truncated);
   const { operation, collection } = describe(tokens);
+  // Drop the references, so a huge statement is not kept until the next miss.
+  scannedTokens.src = parserTokens.src = '';
   return {
-    fingerprint: fingerprintOf(key),
+    fingerprint,
     normalized,
     operation,
     collection,
