@@ -2,10 +2,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresManager } from '../../src/index.js';
 import { ConnectionLostError } from '../../src/errors.js';
-import { adminQuery, adminUrl, createTestDatabase, type TestDatabase } from '../support/db.js';
-import { createManager } from '../support/manager.js';
-import { CountingTracker } from './support/counting-tracker.js';
-import { FaultProxy } from './support/fault-proxy.js';
+import { adminQuery, createTestDatabase, type TestDatabase } from '../support/db.js';
+import type { CountingTracker } from './support/counting-tracker.js';
+import type { FaultProxy } from './support/fault-proxy.js';
+import { proxiedManager, type ProxiedManager } from './support/proxied-manager.js';
 import { trapProcessFaults } from './support/process-trap.js';
 
 trapProcessFaults();
@@ -24,25 +24,20 @@ afterAll(async () => {
   await database.drop();
 });
 
+let setup: ProxiedManager;
+
 beforeEach(async () => {
-  const server = new URL(adminUrl());
-  proxy = await FaultProxy.start({ host: server.hostname, port: Number(server.port) });
-  const viaProxy = new URL(database.url);
-  viaProxy.port = String(proxy.port);
-  ({ db } = await createManager(viaProxy.toString(), {
+  setup = await proxiedManager(database.url, {
     maxConnections: 2,
     connectionTimeoutSeconds: 1,
     queryTimeoutMs: 600,
     retry: { baseDelayMs: 10, maxDelayMs: 20 },
-  }));
-  tracker = new CountingTracker();
-  db.addTracker(tracker);
-  await db.query('SELECT 1');
+  });
+  ({ db, proxy, tracker } = setup);
 });
 
 afterEach(async () => {
-  await db.close({ timeoutMs: 2000 });
-  await proxy.close();
+  await setup.close();
 });
 
 async function rowsLabelled(label: string): Promise<number> {
