@@ -111,7 +111,8 @@ function describe(value: unknown): string {
  * The longest delay a Node timer can hold (2^31 - 1 ms, about 24.8 days): Node fires a longer one after
  * 1 ms instead, and PostgreSQL refuses a longer statement_timeout at connect. Durations are capped here.
  */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Node fires a longer timer after 1 ms, and PostgreSQL refuses a longer statement_timeout. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: number; max?: number; positive?: boolean }): number {
   if (!raw) return fallback;

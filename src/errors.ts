@@ -112,8 +112,9 @@ export class MigrationError extends PgManagerError {
 export class ManagerClosedError extends PgManagerError {
   readonly code = 'MANAGER_CLOSED';
 
-  constructor() {
-    super('The PostgresManager is closed or closing; no new work is accepted. Create a new manager to continue.');
+  /** `cause`: the failure a call was about to retry when the manager began closing. */
+  constructor(cause?: unknown) {
+    super('The PostgresManager is closed or closing; no new work is accepted. Create a new manager to continue.', { cause });
   }
 }
 

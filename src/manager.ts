@@ -90,6 +90,8 @@ export interface CreateOptions extends ManagerOptions {
   monitor?: MonitorSettings;
 }
 
+// Checked at run time: the level is spliced into BEGIN, and JavaScript callers bypass the type.
+const ISOLATION_LEVELS = new Set<IsolationLevel>(['read committed', 'repeatable read', 'serializable']);
 /** SQLSTATEs after which a whole transaction callback is run again. */
 const TRANSACTION_RETRY_STATES = new Set(['40001', '40P01']);
 /** After a replica fails to connect, reads go to the primary for this long before the replica is tried again. */
@@ -187,13 +189,16 @@ export class PostgresManager {
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
     const { logger, telemetry, monitor, ...managerOptions } = options;
     const manager = new PostgresManager(resolveConfig(managerOptions), logger ?? consoleLogger);
-    if (manager.config.monitoringEnabled) {
-      // The benchmark's cache-miss workload showed the parser costing twice the scanner per new text,
-      // so it is opt-in; loaded once, before the first query.
-      if (manager.config.sqlNormalizer === 'libpg-query') await loadSqlParser();
-      manager.attachBuiltInTrackers(telemetry, monitor);
-    }
     try {
+      if (manager.config.monitoringEnabled) {
+        // The benchmark's cache-miss workload showed the parser costing twice the scanner per new text,
+        // so it is opt-in; loaded once, before the first query.
+        if (manager.config.sqlNormalizer === 'libpg-query' && !(await loadSqlParser())) {
+          manager.logger.warn('otel-pg-manager: libpg-query could not be loaded; SQL is normalized by the scanner');
+        }
+        // Throws ConfigError on bad monitor or telemetry settings, after the pools' timers started.
+        manager.attachBuiltInTrackers(telemetry, monitor);
+      }
       await manager.warmUp(manager.primary);
     } catch (error) {
       await manager.close({ timeoutMs: 1000 });
@@ -276,12 +281,23 @@ export class PostgresManager {
     return this.replica && performance.now() >= this.replicaDownUntil ? this.replica : this.primary;
   }
 
+  /**
+   * True when `pool` is the replica and it could not give a connection (unreachable, refusing, or
+   * saturated past the timeout): it is then skipped for a while and the caller served by the primary.
+   */
+  private replicaFailed(pool: ManagedPool, error: unknown): boolean {
+    if (pool !== this.replica) return false;
+    if (!(error instanceof ConnectionTimeoutError) && classifyError(error, 'acquire') !== 'retry') return false;
+    this.markReplicaDown(error);
+    return true;
+  }
+
   private markReplicaDown(error: unknown): void {
     const wasUp = performance.now() >= this.replicaDownUntil;
     this.replicaDownUntil = performance.now() + REPLICA_COOLDOWN_MS;
     if (wasUp) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`otel-pg-manager: replica unreachable (${reason}); reads go to the primary for ${REPLICA_COOLDOWN_MS / 1000} s`);
+      this.logger.warn(`otel-pg-manager: replica unavailable (${reason}); reads go to the primary for ${REPLICA_COOLDOWN_MS / 1000} s`);
     }
   }
 
@@ -300,12 +316,9 @@ export class PostgresManager {
     const borrower = this.borrower(this.getConnection);
     const pool = options.readOnly ? this.readPool() : this.primary;
     try {
-      return await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs, borrower);
+      return await pool.acquire(options.timeoutMs, borrower);
     } catch (error) {
-      if (pool === this.replica && classifyError(error, 'acquire') === 'retry') {
-        this.markReplicaDown(error);
-        return this.primary.acquire(options.timeoutMs ?? this.primary.defaultTimeoutMs, borrower);
-      }
+      if (this.replicaFailed(pool, error)) return this.primary.acquire(options.timeoutMs, borrower);
       throw error;
     }
   }
@@ -348,7 +361,7 @@ export class PostgresManager {
       let phase: FailurePhase = 'acquire';
       let lease: Lease | undefined;
       try {
-        lease = await pool.acquire(options.timeoutMs ?? pool.defaultTimeoutMs);
+        lease = await pool.acquire(options.timeoutMs);
         phase = 'execute';
         const result = await lease.client.query<R>(sql, params as unknown[] | undefined);
         lease.release();
@@ -358,16 +371,12 @@ export class PostgresManager {
         lease?.release(error);
         const decision = classifyError(error, phase);
         const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && retriesUnsent);
-        if (retryable && pool === this.replica && phase === 'acquire') {
-          // A replica that cannot be reached is not waited for: the next attempt goes to the primary.
-          this.markReplicaDown(error);
-          continue;
-        }
-        // The acquisition timeout is the caller's deadline: waiting it out again would multiply it.
-        const again = retryable && !(error instanceof ConnectionTimeoutError);
-        if (!again || attempt > maxRetries || this.closing) {
+        // A replica that cannot serve is not waited for: the next attempt goes to the primary.
+        if (phase === 'acquire' && this.replicaFailed(pool, error)) continue;
+        if (!retryable || attempt > maxRetries || this.closing) {
           this.reportQuery(pool, sql, startTime, error, null, attempt, context);
-          throw again && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
+          if (retryable && this.closing) throw new ManagerClosedError(error);
+          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
         }
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
@@ -416,11 +425,14 @@ export class PostgresManager {
    */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.assertOpen();
+    if (options.isolationLevel !== undefined && !ISOLATION_LEVELS.has(options.isolationLevel)) {
+      throw new TypeError(`isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}`);
+    }
     const begin = options.isolationLevel ? `BEGIN ISOLATION LEVEL ${options.isolationLevel.toUpperCase()}` : 'BEGIN';
     const borrower = this.borrower(this.transaction);
     const { maxRetries } = this.config.retry;
     for (let attempt = 1; ; attempt++) {
-      const lease = await this.acquireWithRetry(this.primary, options.timeoutMs ?? this.primary.defaultTimeoutMs, borrower);
+      const lease = await this.acquireWithRetry(this.primary, options.timeoutMs, borrower);
       const client = lease.client;
       let stage: 'begin' | 'body' | 'commit' = 'begin';
       try {
@@ -452,14 +464,13 @@ export class PostgresManager {
   }
 
   /** Acquisition with the same retry rules as `query` (nothing was sent yet, so failures may be retried). */
-  private async acquireWithRetry(pool: ManagedPool, timeoutMs: number, borrower: { stack?: string } | undefined): Promise<Lease> {
+  private async acquireWithRetry(pool: ManagedPool, timeoutMs: number | undefined, borrower: { stack?: string } | undefined): Promise<Lease> {
     const { maxRetries } = this.config.retry;
     for (let attempt = 1; ; attempt++) {
       try {
         return await pool.acquire(timeoutMs, borrower);
       } catch (error) {
-        // As in query(): a timeout means the caller's deadline is spent.
-        if (classifyError(error, 'acquire') !== 'retry' || error instanceof ConnectionTimeoutError || this.closing) throw error;
+        if (classifyError(error, 'acquire') !== 'retry' || this.closing) throw error;
         if (attempt > maxRetries) throw new RetryExhaustedError(attempt, error);
         const delayMs = backoffDelay(attempt - 1, this.config.retry);
         this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });

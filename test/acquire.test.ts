@@ -118,6 +118,32 @@ describe('leases', () => {
     });
   });
 
+  it('routes a client.release() called by user code through the lease, so nothing is counted twice or lost', async () => {
+    await withManager(1, async (db) => {
+      const value = await db.withConnection(async (client) => {
+        const { rows } = await client.query<{ one: number }>('SELECT 1 AS one');
+        client.release();
+        return rows[0]?.one;
+      });
+      expect(value).toBe(1);
+      expect(db.getPoolMetrics().pools.primary).toMatchObject({ used: 0, idle: 1 });
+      const lease = await db.getConnection({ timeoutMs: 200 });
+      lease.client.release(true);
+      expect(lease.isReleased).toBe(true);
+      expect(db.getPoolMetrics().pools.primary).toMatchObject({ used: 0, total: 0 });
+    });
+  });
+
+  it('rejects a timeout that pg-pool would read as "wait forever" or fire at once', async () => {
+    await withManager(1, async (db) => {
+      for (const timeoutMs of [0, -5, Number.NaN, 2 ** 31]) {
+        await expect(db.getConnection({ timeoutMs })).rejects.toThrow(TypeError);
+        await expect(db.query('SELECT 1', [], { timeoutMs })).rejects.toThrow(TypeError);
+      }
+      expect(db.getPoolMetrics().pools.primary).toMatchObject({ used: 0, waiting: 0 });
+    });
+  });
+
   it('releases on await using', async () => {
     await withManager(1, async (db) => {
       {

@@ -121,7 +121,7 @@ describe('health', () => {
       await db.read('SELECT 1');
       const health = db.getHealthStatus();
       expect(health.status).toBe('warning');
-      expect(health.reasons).toContain('replica unreachable: reads go to the primary');
+      expect(health.reasons).toContain('replica unavailable (unreachable or out of connections): reads go to the primary');
       expect(health.reasons.join('\n')).toMatch(/pool "replica": 1 of 1 acquisitions failed to connect/);
       expect(db.getPoolMetrics().acquisition.replica).toMatchObject({ total: 0, failures: 1 });
     } finally {

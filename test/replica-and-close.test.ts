@@ -40,7 +40,7 @@ describe('read replica', () => {
     try {
       expect((await db.read<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('primary');
       expect(db.getPoolMetrics().replicaAvailable).toBe(false);
-      expect(logger.lines.filter((l) => l.includes('replica unreachable'))).toHaveLength(1);
+      expect(logger.lines.filter((l) => l.includes('replica unavailable'))).toHaveLength(1);
       const lease = await db.getConnection({ readOnly: true });
       expect((await lease.client.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('primary');
       lease.release();
@@ -69,8 +69,10 @@ describe('close', () => {
     await expect(db.close()).resolves.toBeUndefined();
   });
 
-  it('returns within its deadline even when a lease is never released', async () => {
+  it('returns within its deadline even when a lease is never released, reporting it leaked and not returned', async () => {
     const { db, appName, logger } = await createManager(primary.url, { maxConnections: 2 });
+    const leaks = { detected: 0, resolved: 0 };
+    db.addTracker({ leakDetected: () => leaks.detected++, leakResolved: () => leaks.resolved++ });
     await db.getConnection();
     const started = performance.now();
     await db.close({ timeoutMs: 300 });
@@ -78,6 +80,7 @@ describe('close', () => {
     expect(took).toBeGreaterThanOrEqual(290);
     expect(took).toBeLessThan(2000);
     expect(logger.lines.some((l) => l.includes('still leased'))).toBe(true);
+    expect(leaks).toEqual({ detected: 1, resolved: 0 });
     expect(await countConnections(appName)).toBe(0);
   });
 });

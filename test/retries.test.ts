@@ -55,7 +55,9 @@ describe('retry classification', () => {
   it('retries a message-only lost connection only when idempotent, and a not-queryable client always', () => {
     expect(classifyError(new Error('Connection terminated unexpectedly'), 'execute')).toBe('retry-if-idempotent');
     expect(classifyError(new Error('Client has encountered a connection error and is not queryable'), 'execute')).toBe('retry');
-    expect(classifyError(new ConnectionTimeoutError('p', 1, { total: 1, idle: 0, waiting: 0 }, 1), 'acquire')).toBe('retry');
+    // Nothing was sent, but the timeout is the caller's deadline.
+    expect(classifyError(new ConnectionTimeoutError('p', 1, { total: 1, idle: 0, waiting: 0 }, 1), 'acquire')).toBe('fail');
+    expect(classifyError(new TypeError('timeoutMs must be a number'), 'acquire')).toBe('fail');
   });
 
   it('draws full-jitter delays within min(cap, base * 2^retry)', () => {
@@ -198,6 +200,18 @@ describe('transactions', () => {
       expect(runs).toBe(3);
       const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM items WHERE label IN ('ssi-c', 'ssi-d')");
       expect(Number(rows[0]?.n)).toBe(2);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses an isolation level that is not one of the three, before taking a connection', async () => {
+    const { db } = await createManager(database.url);
+    try {
+      const injected = 'serializable; DROP TABLE items' as 'serializable';
+      await expect(db.transaction(async () => undefined, { isolationLevel: injected })).rejects.toThrow(TypeError);
+      expect((await adminQuery("SELECT to_regclass('items') AS t", [], database.name)).rows[0]?.t).toBe('items');
+      expect(db.getPoolMetrics().pools.primary.used).toBe(0);
     } finally {
       await db.close();
     }

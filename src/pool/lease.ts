@@ -14,7 +14,8 @@ export interface BrokenMarked {
 /** What a lease needs from its pool: where to report its end. */
 export interface LeaseOwner {
   readonly name: string;
-  leaseEnded(lease: Lease, destroyed: boolean): void;
+  /** `closedAtShutdown`: the pool closed it at its shutdown deadline; the borrower never gave it back. */
+  leaseEnded(lease: Lease, closedAtShutdown: boolean): void;
 }
 
 let nextLeaseId = 1;
@@ -37,6 +38,9 @@ export class Lease implements AsyncDisposable {
   ) {
     this.acquiredAt = acquiredAt;
     this.borrower = borrower;
+    // pg users habitually call client.release(): route it through the lease, so the pool's
+    // bookkeeping cannot miss it and a second release cannot reach pg-pool (which throws).
+    pgClient.release = (destroy?: boolean | Error) => (destroy ? this.closeConnection(false) : this.release());
   }
 
   /** The pg client. Reading it after release throws, so a released connection is not used by mistake. */
@@ -68,16 +72,26 @@ export class Lease implements AsyncDisposable {
       txStatus === 'T' ||
       txStatus === 'E' ||
       (client._activeQuery !== null && client._activeQuery !== undefined);
-    this.done(destroy || undefined);
-    this.owner.leaseEnded(this, destroy);
+    try {
+      this.done(destroy || undefined);
+    } finally {
+      this.owner.leaseEnded(this, false);
+    }
   }
 
   /** Closes the connection whatever its state: for shutdown past its deadline. */
   destroy(): void {
+    this.closeConnection(true);
+  }
+
+  private closeConnection(atShutdown: boolean): void {
     if (this.released) return;
     this.released = true;
-    this.done(true);
-    this.owner.leaseEnded(this, true);
+    try {
+      this.done(true);
+    } finally {
+      this.owner.leaseEnded(this, atShutdown);
+    }
   }
 
   [inspect.custom](): string {

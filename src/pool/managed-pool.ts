@@ -1,7 +1,7 @@
 // One pg.Pool with its name and role: timed acquisition in pg-pool's own queue, error listeners for
 // every client's whole life, late arrivals released, leases swept for leaks.
 import pg from 'pg';
-import { connectionFields, type DatabaseTarget } from '../config.js';
+import { connectionFields, MAX_TIMER_MS, type DatabaseTarget } from '../config.js';
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
@@ -108,17 +108,18 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
-  get leasesHeld(): number {
-    return this.active.size;
-  }
-
   /**
    * Waits in pg-pool's own queue for at most `timeoutMs`. pg-pool arms its timer from
    * `connectionTimeoutMillis` at the moment connect() is called, so setting it per call gives
    * per-call timeouts without a second timer of our own.
    */
-  acquire(timeoutMs: number, borrower?: { stack?: string }): Promise<Lease> {
+  acquire(requestedTimeoutMs: number | undefined, borrower?: { stack?: string }): Promise<Lease> {
     if (this.ending) return Promise.reject(new ManagerClosedError());
+    const timeoutMs = requestedTimeoutMs ?? this.defaultTimeoutMs;
+    // pg-pool reads 0 as "wait forever", and the value stays set for the connects it starts for others.
+    if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
+      return Promise.reject(new TypeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}`));
+    }
     return new Promise<Lease>((resolve, reject) => {
       const start = performance.now();
       const waiter: Waiter = { abandoned: false, reject };
@@ -161,17 +162,18 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     return error;
   }
 
-  leaseEnded(lease: Lease, _destroyed: boolean): void {
+  leaseEnded(lease: Lease, closedAtShutdown: boolean): void {
     this.active.delete(lease);
     const heldSeconds = (performance.now() - lease.acquiredAt) / 1000;
     this.trackers.released(this, heldSeconds);
-    if (lease.leakReported) {
+    // A lease closed at the shutdown deadline was never given back: its leak is not resolved.
+    if (lease.leakReported && !closedAtShutdown) {
       this.trackers.leakResolved({ pool: this, leaseId: lease.id, heldSeconds, stack: lease.borrower?.stack });
     }
   }
 
   /** Reports each lease held past the threshold once. */
-  sweepLeaks(): void {
+  private sweepLeaks(): void {
     const now = performance.now();
     for (const lease of this.active) {
       if (now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
@@ -215,7 +217,9 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
       this.reportLeak(lease, now);
       lease.destroy();
     }
-    await this.ending;
+    // pg-pool's end() also waits for connections still being opened, up to their connect timeout;
+    // the deadline is spent, so it finishes in the background.
+    this.ending.catch(() => undefined);
     return stuck.length;
   }
 }

@@ -47,7 +47,10 @@ export function isConnectionBroken(error: unknown): boolean {
 }
 
 export function classifyError(error: unknown, phase: FailurePhase): RetryDecision {
-  if (error instanceof ConnectionTimeoutError) return 'retry';
+  // Nothing was sent, but the timeout is the caller's deadline: waiting it out again would multiply it.
+  if (error instanceof ConnectionTimeoutError) return 'fail';
+  // A programming error (a bad argument) fails the same way every time.
+  if (error instanceof TypeError || error instanceof RangeError) return 'fail';
   // Once the manager is closing no attempt can succeed; the caller should hear that, not "gave up".
   if (error instanceof ManagerClosedError) return 'fail';
   const state = sqlstateOf(error);

@@ -118,7 +118,7 @@ export class Grader {
 
   context(context: HealthContext): void {
     if (context.schemaError !== undefined) this.add('critical', `schema initialization failed: ${context.schemaError}`);
-    if (context.replicaAvailable === false) this.add('warning', 'replica unreachable: reads go to the primary');
+    if (context.replicaAvailable === false) this.add('warning', 'replica unavailable (unreachable or out of connections): reads go to the primary');
   }
 
   pool(facts: PoolFacts, t: Readonly<HealthThresholds>): void {

@@ -1,6 +1,6 @@
 // Scenario 3: the network swallows every byte (and, once, resets): deadlines fire, dead connections go, the pool heals.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
+import { ConnectionTimeoutError, ManagerClosedError, type PostgresManager } from '../../src/index.js';
 import { ConnectionLostError } from '../../src/errors.js';
 import { adminQuery, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import type { CountingTracker } from './support/counting-tracker.js';
@@ -162,5 +162,21 @@ describe('reset connection', () => {
     expect(error).toBeInstanceOf(ConnectionLostError);
     expect(proxy.timesSent("'reset-write'")).toBe(1);
     expect(await eventually(() => rowsLabelled('reset-write'), (n) => n <= 1)).toBeLessThanOrEqual(1);
+  });
+
+  it('keeps close() within its deadline while a new connection hangs in its handshake', async () => {
+    const held = await db.getConnection();
+    proxy.setMode('blackhole');
+    // The pool's only idle connection is leased, so this caller makes pg-pool open a new one into the blackhole.
+    const opening = db.getConnection({ timeoutMs: 5000 }).then(
+      (lease) => lease,
+      (error: unknown) => error,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const started = performance.now();
+    await db.close({ timeoutMs: 300 });
+    expect(performance.now() - started).toBeLessThan(300 + GRACE_MS);
+    expect(await opening).toBeInstanceOf(ManagerClosedError);
+    held.release();
   });
 });

@@ -147,7 +147,7 @@ describe('secrets through a bad day', () => {
     expect(codes).toEqual(['23505', '22P02', '57014', 'TRANSACTION_ROLLED_BACK', '57P01', 'CONNECTION_LOST', 'CONNECTION_LOST', 'CONNECTION_TIMEOUT', 'CONNECTION_TIMEOUT', '28P01']);
     expect(shown.get('spans')).toContain('pg_manager.connection.leak');
     expect(db.getSlowQueries(100).length).toBeGreaterThan(0);
-    expect(shown.get('log lines')).toContain('replica unreachable');
+    expect(shown.get('log lines')).toContain('replica unavailable');
   });
 
   it('the password appears nowhere: telemetry, logs, metrics JSON, health, inspect of every object, any error', () => {
