@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOtelTracker, PgMetricProducer, type TrackedPool } from '../src/index.js';
+import { MAX_SERIES_PER_HISTOGRAM } from '../src/telemetry/metric-producer.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
 import { createTelemetry, pointsOf, type Telemetry } from './support/otel.js';
@@ -78,6 +79,19 @@ describe('PgMetricProducer', () => {
     }
     const unit = produced.find((m) => m.descriptor.name === 'db.client.operation.duration')?.descriptor.unit;
     expect(unit).toBe('s');
+  });
+});
+
+describe('PgMetricProducer cardinality', () => {
+  it('folds attribute sets past the limit into one overflow series, keeping every count', async () => {
+    const producer = new PgMetricProducer();
+    const spec = { name: 'h', description: 'd', unit: 's', boundaries: [1] };
+    for (let i = 0; i < MAX_SERIES_PER_HISTOGRAM + 50; i++) producer.recorder(spec, { table: `events_${i}` }).record(0.5);
+    const [metric] = (await producer.collect()).resourceMetrics.scopeMetrics[0]!.metrics;
+    const points = metric!.dataPoints as { attributes: Record<string, unknown>; value: { count: number } }[];
+    expect(points).toHaveLength(MAX_SERIES_PER_HISTOGRAM + 1);
+    expect(points.find((p) => p.attributes['otel.metric.overflow'] === true)?.value.count).toBe(50);
+    expect(points.reduce((n, p) => n + p.value.count, 0)).toBe(MAX_SERIES_PER_HISTOGRAM + 50);
   });
 });
 

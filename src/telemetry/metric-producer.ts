@@ -61,6 +61,14 @@ class BucketHistogram implements HistogramRecorder {
   }
 }
 
+/**
+ * Series per histogram before new attribute sets share one overflow series, as the SDK's own
+ * cardinality limit does (2000, `otel.metric.overflow=true`): table names come from the
+ * application's SQL, and date-partitioned tables would otherwise add series forever.
+ */
+export const MAX_SERIES_PER_HISTOGRAM = 2000;
+const OVERFLOW_KEY = 'otel.metric.overflow';
+
 class HistogramFamily {
   // Keyed by attribute content, computed once when a tracker builds a new attribute set, never per record.
   private readonly series = new Map<string, BucketHistogram>();
@@ -69,10 +77,20 @@ class HistogramFamily {
 
   recorder(attributes: Attributes): BucketHistogram {
     const key = JSON.stringify(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
-    let histogram = this.series.get(key);
+    const found = this.series.get(key);
+    if (found !== undefined) return found;
+    if (this.series.size >= MAX_SERIES_PER_HISTOGRAM) return this.overflow();
+    const histogram = new BucketHistogram(this.spec.boundaries, attributes, hrTime(Date.now()));
+    this.series.set(key, histogram);
+    return histogram;
+  }
+
+  private overflow(): BucketHistogram {
+    let histogram = this.series.get(OVERFLOW_KEY);
     if (histogram === undefined) {
-      histogram = new BucketHistogram(this.spec.boundaries, attributes, hrTime(Date.now()));
-      this.series.set(key, histogram);
+      histogram = new BucketHistogram(this.spec.boundaries, { [OVERFLOW_KEY]: true }, hrTime(Date.now()));
+      // Past the limit on purpose: the overflow series is the one extra.
+      this.series.set(OVERFLOW_KEY, histogram);
     }
     return histogram;
   }
