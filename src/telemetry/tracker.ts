@@ -62,7 +62,11 @@ export interface LeakEvent {
 /** Every method is optional; a tracker implements what it needs. Times are in seconds. */
 export interface PoolTracker {
   poolAdded?(pool: TrackedPool): void;
-  /** Returns an opaque value handed back in QueryEvent.context (used for span parenting). */
+  /**
+   * Returns an opaque value handed back in QueryEvent.context (used for span parenting). One value
+   * per call: the first attached tracker that implements this captures it for all, which with
+   * monitoring on is the built-in OpenTelemetry tracker (attached before any of yours).
+   */
   captureContext?(): unknown;
   acquired?(pool: TrackedPool, waitSeconds: number): void;
   acquireTimedOut?(pool: TrackedPool, waitSeconds: number): void;
