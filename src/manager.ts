@@ -106,50 +106,6 @@ function typedLoss(error: unknown, pool: ManagedPool, outcome: ConnectionLostErr
   return isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
 }
 
-/** The PoolTracker events an application's tracker may implement as async functions. */
-const TRACKER_EVENTS = [
-  'poolAdded',
-  'acquired',
-  'acquireTimedOut',
-  'acquireFailed',
-  'released',
-  'connectionCreated',
-  'queryFinished',
-  'retried',
-  'leakDetected',
-  'leakResolved',
-] as const;
-
-/**
- * Tracker methods return void, yet an application's tracker may well be async; a promise it
- * rejects would be an unhandled rejection, which ends a Node process. The guard catches it and
- * stops calling that tracker, as the fan-out does with one that throws.
- */
-function guardAsyncTracker(tracker: PoolTracker, logger: Logger): PoolTracker {
-  let failed = false;
-  const onRejected = (error: unknown): void => {
-    if (failed) return;
-    failed = true;
-    const reason = error instanceof Error ? error.message : String(error);
-    logger.warn(`otel-pg-manager: a tracker's promise rejected and the tracker was disabled; queries continue without it (${reason})`);
-  };
-  const guarded: Partial<Record<(typeof TRACKER_EVENTS)[number], (...args: unknown[]) => void>> = {};
-  for (const event of TRACKER_EVENTS) {
-    const handler = tracker[event] as ((...args: unknown[]) => unknown) | undefined;
-    if (!handler) continue;
-    guarded[event] = (...args) => {
-      if (failed) return;
-      const result = handler.apply(tracker, args);
-      if (result instanceof Promise) result.catch(onRejected);
-    };
-  }
-  return {
-    ...(guarded as PoolTracker),
-    ...(tracker.captureContext ? { captureContext: () => tracker.captureContext?.() } : {}),
-    ...(tracker.close ? { close: () => tracker.close?.() } : {}),
-  };
-}
-
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
 
 export class PostgresManager {
@@ -256,9 +212,8 @@ export class PostgresManager {
   private attachBuiltInTrackers(telemetry: TelemetryOptions | undefined, monitor: MonitorSettings | undefined): void {
     const { slowQueryThresholdMs } = this.config;
     this.monitor = new ConnectionMonitor({ ...monitor, slowQueryThresholdMs, logger: this.logger });
-    // The package's own trackers are synchronous, so they skip the guard addTracker() puts around others.
-    this.trackers.add(this.monitor, this.pools());
-    this.trackers.add(createOtelTracker({ ...telemetry, slowQueryThresholdMs }), this.pools());
+    this.addTracker(this.monitor);
+    this.addTracker(createOtelTracker({ ...telemetry, slowQueryThresholdMs }));
   }
 
   /**
@@ -266,7 +221,7 @@ export class PostgresManager {
    * method returns a promise that rejects, is disabled with one warning.
    */
   addTracker(tracker: PoolTracker): void {
-    this.trackers.add(guardAsyncTracker(tracker, this.logger), this.pools());
+    this.trackers.add(tracker, this.pools());
   }
 
   private pools(): ManagedPool[] {

@@ -90,8 +90,9 @@ export interface Logger {
 type EventName = Exclude<keyof PoolTracker, 'close' | 'captureContext'>;
 
 /**
- * Fans every event out to the registered trackers. A tracker that throws is disabled with one
- * warning and never breaks the call that reported the event.
+ * Fans every event out to the registered trackers. A tracker that throws, or whose method returns
+ * a promise that rejects (an async tracker; unhandled, the rejection would end the process), is
+ * disabled with one warning and never breaks the call that reported the event.
  */
 export class TrackerFanout {
   private trackers: PoolTracker[] = [];
@@ -107,19 +108,24 @@ export class TrackerFanout {
     for (const pool of pools) this.call(tracker, 'poolAdded', pool);
   }
 
-  private disable(tracker: PoolTracker, method: string, error: unknown): void {
+  private disable(tracker: PoolTracker, method: string, error: unknown, how = 'threw'): void {
     if (!this.trackers.includes(tracker)) return;
     this.trackers = this.trackers.filter((t) => t !== tracker);
-    const name = tracker.constructor?.name ?? 'tracker';
+    const name = tracker.constructor?.name && tracker.constructor !== Object ? tracker.constructor.name : 'a tracker';
     const reason = error instanceof Error ? error.message : String(error);
-    this.logger.warn(`otel-pg-manager: ${name} threw in ${method} and was disabled; queries continue without it (${reason})`);
+    this.logger.warn(`otel-pg-manager: ${name} ${how} in ${method} and was disabled; queries continue without it (${reason})`);
+  }
+
+  /** What a tracker method returned: a promise gets a rejection handler, anything else is ignored. */
+  private settle(tracker: PoolTracker, method: string, result: unknown): void {
+    if (result instanceof Promise) result.catch((error: unknown) => this.disable(tracker, method, error, 'rejected'));
   }
 
   private call<K extends EventName>(tracker: PoolTracker, method: K, ...args: Parameters<NonNullable<PoolTracker[K]>>): void {
-    const fn = tracker[method] as ((...a: typeof args) => void) | undefined;
+    const fn = tracker[method] as ((...a: typeof args) => unknown) | undefined;
     if (!fn) return;
     try {
-      fn.apply(tracker, args);
+      this.settle(tracker, method, fn.apply(tracker, args));
     } catch (error) {
       this.disable(tracker, method, error);
     }
@@ -153,7 +159,7 @@ export class TrackerFanout {
     for (let i = 0; i < trackers.length; i++) {
       const tracker = trackers[i]!;
       try {
-        tracker.acquired?.(pool, waitSeconds);
+        this.settle(tracker, 'acquired', tracker.acquired?.(pool, waitSeconds));
       } catch (error) {
         this.disable(tracker, 'acquired', error);
       }
@@ -164,7 +170,7 @@ export class TrackerFanout {
     for (let i = 0; i < trackers.length; i++) {
       const tracker = trackers[i]!;
       try {
-        tracker.released?.(pool, useSeconds);
+        this.settle(tracker, 'released', tracker.released?.(pool, useSeconds));
       } catch (error) {
         this.disable(tracker, 'released', error);
       }
@@ -175,7 +181,7 @@ export class TrackerFanout {
     for (let i = 0; i < trackers.length; i++) {
       const tracker = trackers[i]!;
       try {
-        tracker.queryFinished?.(event);
+        this.settle(tracker, 'queryFinished', tracker.queryFinished?.(event));
       } catch (error) {
         this.disable(tracker, 'queryFinished', error);
       }

@@ -190,7 +190,7 @@ describe('telemetry faults', () => {
       expect(slowestMs).toBeLessThan(500);
       // Give any stray rejection a turn to surface before the trap checks.
       await new Promise((r) => setTimeout(r, 50));
-      expect(logger.lines.filter((l) => l.includes('promise rejected') && l.includes('disabled'))).toHaveLength(1);
+      expect(logger.lines.filter((l) => l.includes('rejected in') && l.includes('disabled'))).toHaveLength(1);
     } finally {
       await db.close();
     }
