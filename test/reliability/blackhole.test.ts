@@ -6,6 +6,7 @@ import { adminQuery, createTestDatabase, eventually, type TestDatabase } from '.
 import type { CountingTracker } from './support/counting-tracker.js';
 import type { FaultProxy } from './support/fault-proxy.js';
 import { proxiedManager, type ProxiedManager } from './support/proxied-manager.js';
+import { rowsLabelled } from './support/items.js';
 import { trapProcessFaults } from './support/process-trap.js';
 
 trapProcessFaults();
@@ -53,11 +54,6 @@ async function timed<T>(call: () => Promise<T>): Promise<{ ms: number; error: un
     (e: unknown) => e,
   );
   return { ms: performance.now() - started, error };
-}
-
-async function rowsLabelled(label: string): Promise<number> {
-  const { rows } = await adminQuery<{ n: string }>('SELECT count(*) AS n FROM items WHERE label = $1', [label], database.name);
-  return Number(rows[0]?.n);
 }
 
 describe('blackholed network', () => {
@@ -130,7 +126,7 @@ describe('blackholed network', () => {
     expect((error as ConnectionLostError).outcome).toBe('rolled back');
     expect(ms).toBeLessThan(QUERY_TIMEOUT_MS + GRACE_MS);
     proxy.setMode('forward');
-    expect(await eventually(() => rowsLabelled('tx-void'), (n) => n === 0)).toBe(0);
+    expect(await eventually(() => rowsLabelled(database, 'tx-void'), (n) => n === 0)).toBe(0);
   });
 
   it('recovers once the network heals: the next call opens a fresh connection and succeeds', async () => {
@@ -161,7 +157,7 @@ describe('reset connection', () => {
     const error = await write;
     expect(error).toBeInstanceOf(ConnectionLostError);
     expect(proxy.timesSent("'reset-write'")).toBe(1);
-    expect(await eventually(() => rowsLabelled('reset-write'), (n) => n <= 1)).toBeLessThanOrEqual(1);
+    expect(await eventually(() => rowsLabelled(database, 'reset-write'), (n) => n <= 1)).toBeLessThanOrEqual(1);
   });
 
   it('keeps close() within its deadline while a new connection hangs in its handshake', async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery, countConnections, createTestDatabase, eventually, terminateBackends, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { CountingTracker } from './support/counting-tracker.js';
+import { rowsLabelled } from './support/items.js';
 import { trapProcessFaults } from './support/process-trap.js';
 
 trapProcessFaults();
@@ -19,11 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
-
-async function rowsLabelled(label: string): Promise<number> {
-  const { rows } = await adminQuery<{ n: string }>('SELECT count(*) AS n FROM items WHERE label = $1', [label], database.name);
-  return Number(rows[0]?.n);
-}
 
 /** Waits until this manager has a statement containing `fragment` running, then kills that backend. */
 async function killWhenRunning(appName: string, fragment: string): Promise<void> {
@@ -117,7 +113,7 @@ describe('killed backends', () => {
       expect(error).toMatchObject({ code: '57P01' });
       expect(runs).toBe(1);
       expect(tracker.retries).toHaveLength(0);
-      expect(await rowsLabelled('tx-killed')).toBe(0);
+      expect(await rowsLabelled(database, 'tx-killed')).toBe(0);
       expect(tracker.counts.acquired).toBe(tracker.counts.released);
     } finally {
       await db.close();
@@ -141,7 +137,7 @@ describe('killed backends', () => {
       lease.release();
       expect(db.getPoolMetrics().pools.primary).toMatchObject({ total: 0, used: 0 });
       expect((await db.query('SELECT 1 AS ok')).rows[0]).toEqual({ ok: 1 });
-      expect(await rowsLabelled('leaked-tx')).toBe(0);
+      expect(await rowsLabelled(database, 'leaked-tx')).toBe(0);
     } finally {
       await db.close();
     }

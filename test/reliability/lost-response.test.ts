@@ -6,6 +6,7 @@ import { adminQuery, createTestDatabase, type TestDatabase } from '../support/db
 import type { CountingTracker } from './support/counting-tracker.js';
 import type { FaultProxy } from './support/fault-proxy.js';
 import { proxiedManager, type ProxiedManager } from './support/proxied-manager.js';
+import { rowsLabelled } from './support/items.js';
 import { trapProcessFaults } from './support/process-trap.js';
 
 trapProcessFaults();
@@ -40,11 +41,6 @@ afterEach(async () => {
   await setup.close();
 });
 
-async function rowsLabelled(label: string): Promise<number> {
-  const { rows } = await adminQuery<{ n: string }>('SELECT count(*) AS n FROM items WHERE label = $1', [label], database.name);
-  return Number(rows[0]?.n);
-}
-
 describe('lost response after a write', () => {
   it('does not re-send an INSERT whose answer was lost: ConnectionLostError, sent once, present once', async () => {
     proxy.setMode('dropResponses');
@@ -54,7 +50,7 @@ describe('lost response after a write', () => {
     expect(proxy.timesSent("'lost-insert'")).toBe(1);
     expect(tracker.retries).toHaveLength(0);
     // It did run: the server got it, only the answer was lost. At most once is the promise.
-    expect(await rowsLabelled('lost-insert')).toBe(1);
+    expect(await rowsLabelled(database, 'lost-insert')).toBe(1);
   });
 
   it('does not re-run a transaction whose COMMIT answer was lost, and says the outcome is unknown', async () => {
@@ -71,7 +67,7 @@ describe('lost response after a write', () => {
     expect(runs).toBe(1);
     expect(proxy.timesSent("'lost-commit'")).toBe(1);
     expect(proxy.timesSent('COMMIT')).toBe(1);
-    expect(await rowsLabelled('lost-commit')).toBe(1);
+    expect(await rowsLabelled(database, 'lost-commit')).toBe(1);
   });
 
   it('re-sends a write marked idempotent after its answer was lost, and it lands once', async () => {
@@ -85,6 +81,6 @@ describe('lost response after a write', () => {
     expect(proxy.timesSent("'lost-idem'")).toBe(2);
     // The first attempt inserted it; the re-send found it there.
     expect(result.rowCount).toBe(0);
-    expect(await rowsLabelled('lost-idem')).toBe(1);
+    expect(await rowsLabelled(database, 'lost-idem')).toBe(1);
   });
 });

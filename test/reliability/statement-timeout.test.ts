@@ -4,6 +4,7 @@ import { TransactionRolledBackError } from '../../src/index.js';
 import { adminQuery, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { CountingTracker } from './support/counting-tracker.js';
+import { rowsLabelled } from './support/items.js';
 import { trapProcessFaults } from './support/process-trap.js';
 
 trapProcessFaults();
@@ -18,11 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
-
-async function rowsLabelled(label: string): Promise<number> {
-  const { rows } = await adminQuery<{ n: string }>('SELECT count(*) AS n FROM items WHERE label = $1', [label], database.name);
-  return Number(rows[0]?.n);
-}
 
 async function managerWithTracker(statementTimeoutMs: number) {
   const created = await createManager(database.url, { maxConnections: 1, statementTimeoutMs, retry: { baseDelayMs: 5 } });
@@ -66,7 +62,7 @@ describe('statement timeout and cancel (57014)', () => {
       );
       expect(await write).toMatchObject({ code: '57014' });
       expect(tracker.retries).toHaveLength(0);
-      expect(await rowsLabelled('cancelled')).toBe(0);
+      expect(await rowsLabelled(database, 'cancelled')).toBe(0);
     } finally {
       await db.close();
     }
@@ -87,7 +83,7 @@ describe('statement timeout and cancel (57014)', () => {
       expect(error).toMatchObject({ code: '57014' });
       expect(runs).toBe(1);
       expect(tracker.retries).toHaveLength(0);
-      expect(await rowsLabelled('tx-timeout')).toBe(0);
+      expect(await rowsLabelled(database, 'tx-timeout')).toBe(0);
       expect(db.getPoolMetrics().pools.primary).toMatchObject({ used: 0 });
     } finally {
       await db.close();
@@ -105,7 +101,7 @@ describe('statement timeout and cancel (57014)', () => {
         })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransactionRolledBackError);
-      expect(await rowsLabelled('tx-swallowed')).toBe(0);
+      expect(await rowsLabelled(database, 'tx-swallowed')).toBe(0);
       // The connection ended its transaction cleanly, so it is reused, not destroyed.
       expect(db.getPoolMetrics().pools.primary).toMatchObject({ total: 1, used: 0 });
     } finally {
