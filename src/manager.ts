@@ -3,10 +3,8 @@ import type pg from 'pg';
 import { inspect } from 'node:util';
 import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
 import {
-  ConnectionLostError,
   ConnectionTimeoutError,
   ManagerClosedError,
-  PgManagerError,
   RetryExhaustedError,
   TransactionRolledBackError,
 } from './errors.js';
@@ -14,7 +12,8 @@ import type { Lease } from './pool/lease.js';
 import { Borrower } from './pool/borrower.js';
 import { ManagedPool } from './pool/managed-pool.js';
 import { runMigrations } from './migrations/runner.js';
-import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf, type FailurePhase } from './query/retry.js';
+import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf } from './query/retry.js';
+import { QueryRun, typedLoss, type QueryRouting } from './query/query-run.js';
 import { loadSqlParser } from './query/fingerprint.js';
 import {
   ConnectionMonitor,
@@ -97,14 +96,7 @@ const TRANSACTION_RETRY_STATES = new Set(['40001', '40P01']);
 /** After a replica fails to connect, reads go to the primary for this long before the replica is tried again. */
 const REPLICA_COOLDOWN_MS = 5000;
 
-/**
- * pg reports a dead connection or its own query deadline as a bare Error or a Node socket error,
- * with no SQLSTATE; callers get a typed error instead. Server errors pass through unchanged.
- */
-function typedLoss(error: unknown, pool: ManagedPool, outcome: ConnectionLostError['outcome']): unknown {
-  if (error instanceof PgManagerError || sqlstateOf(error) !== undefined) return error;
-  return isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
-}
+const NO_OPTIONS: QueryOptions = Object.freeze({});
 
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
 
@@ -118,6 +110,7 @@ export class PostgresManager {
   private replicaDownUntil = 0;
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
+  private readonly routing: QueryRouting;
 
   private constructor(config: ManagerConfig, logger: Logger) {
     this.config = config;
@@ -139,6 +132,13 @@ export class PostgresManager {
     this.replica = config.replica
       ? new ManagedPool({ ...common, name: config.poolNames.replica, role: 'replica', target: config.replica })
       : undefined;
+    this.routing = {
+      trackers: this.trackers,
+      retry: config.retry,
+      isClosing: () => this.closing !== undefined,
+      poolFor: (readOnly) => (readOnly ? this.readPool() : this.primary),
+      replicaFailed: (pool, error) => this.replicaFailed(pool, error),
+    };
   }
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
@@ -296,70 +296,19 @@ export class PostgresManager {
    * statements the server rejected as a whole, are retried with full-jitter backoff. A statement
    * whose connection was lost after sending is retried only when `readOnly` or `idempotent`.
    */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     sql: string,
     params?: readonly unknown[],
-    options: QueryOptions = {},
+    options: QueryOptions = NO_OPTIONS,
   ): Promise<pg.QueryResult<R>> {
-    this.assertOpen();
-    if (typeof sql !== 'string') throw new TypeError('query text must be a string');
+    if (this.closing) return Promise.reject(new ManagerClosedError());
+    if (typeof sql !== 'string') return Promise.reject(new TypeError('query text must be a string'));
     // pg would only notice after a connection was taken, with an untyped Error.
-    if (params !== undefined && !Array.isArray(params)) throw new TypeError('query parameters must be an array');
-    const startTime = performance.now();
-    const context = this.trackers.size > 0 ? this.trackers.captureContext() : undefined;
-    // No borrower stack here (it would cost microseconds per call): the manager itself releases
-    // this lease, so holding it past the threshold means a long statement, which the slow-query list names.
-    const retriesUnsent = options.readOnly === true || options.idempotent === true;
-    const { maxRetries } = this.config.retry;
-    for (let attempt = 1; ; attempt++) {
-      const pool = options.readOnly ? this.readPool() : this.primary;
-      let phase: FailurePhase = 'acquire';
-      let lease: Lease | undefined;
-      try {
-        lease = await pool.acquire(options.timeoutMs);
-        phase = 'execute';
-        const result = await lease.client.query<R>(sql, params as unknown[] | undefined);
-        lease.release();
-        this.reportQuery(pool, sql, startTime, undefined, result.rowCount, attempt, context);
-        return result;
-      } catch (error) {
-        lease?.release(error);
-        const decision = classifyError(error, phase);
-        const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && retriesUnsent);
-        // A replica that cannot serve is not waited for: the next attempt goes to the primary.
-        if (phase === 'acquire' && this.replicaFailed(pool, error)) continue;
-        if (!retryable || attempt > maxRetries || this.closing) {
-          this.reportQuery(pool, sql, startTime, error, null, attempt, context);
-          if (retryable && this.closing) throw new ManagerClosedError(error);
-          throw retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown');
-        }
-        const delayMs = backoffDelay(attempt - 1, this.config.retry);
-        this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
-        await sleep(delayMs);
-      }
-    }
-  }
-
-  private reportQuery(
-    pool: ManagedPool,
-    sql: string,
-    startTime: number,
-    error: unknown,
-    rowCount: number | null,
-    attempts: number,
-    context: unknown,
-  ): void {
-    if (this.trackers.size === 0) return;
-    this.trackers.queryFinished({
-      pool,
-      sql,
-      startTime,
-      durationSeconds: (performance.now() - startTime) / 1000,
-      error,
-      sqlstate: error === undefined ? undefined : sqlstateOf(error),
-      rowCount,
-      attempts,
-      context,
+    if (params !== undefined && !Array.isArray(params)) return Promise.reject(new TypeError('query parameters must be an array'));
+    // No borrower stack here (it would cost microseconds per call): the run itself releases its
+    // lease, so holding it past the threshold means a long statement, which the slow-query list names.
+    return new Promise((resolve, reject) => {
+      new QueryRun<R>(this.routing, sql, params as unknown[] | undefined, options, resolve, reject).start();
     });
   }
 

@@ -22,9 +22,9 @@ export interface ManagedPoolOptions {
   logger: Logger;
 }
 
-interface Waiter {
-  abandoned: boolean;
-  reject(error: Error): void;
+/** Someone waiting for a connection: told exactly once, with the lease or the reason there is none. */
+export interface AcquireRequest {
+  acquired(error: Error | undefined, lease: Lease | undefined): void;
 }
 
 /** A pg Client that remembers when it was constructed, which pg-pool does right before connecting it. */
@@ -51,7 +51,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
   private readonly active = new Set<Lease>();
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new Set<AcquireRequest>();
   private readonly leakThresholdMs: number;
   private lastConnectFailure: { error: Error; at: number } | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -108,41 +108,44 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
-  /**
-   * Waits in pg-pool's own queue for at most `timeoutMs`. pg-pool arms its timer from
-   * `connectionTimeoutMillis` at the moment connect() is called, so setting it per call gives
-   * per-call timeouts without a second timer of our own.
-   */
+  /** Promise form of acquireFor(), for callers outside the per-query hot path. */
   acquire(requestedTimeoutMs: number | undefined, borrower?: { stack?: string }): Promise<Lease> {
-    if (this.ending) return Promise.reject(new ManagerClosedError());
+    return new Promise<Lease>((resolve, reject) => {
+      this.acquireFor({ acquired: (error, lease) => (error ? reject(error) : resolve(lease!)) }, requestedTimeoutMs, borrower);
+    });
+  }
+
+  /**
+   * Waits in pg-pool's own queue for at most `timeoutMs`, then tells `request`. pg-pool arms its
+   * timer from `connectionTimeoutMillis` at the moment connect() is called, so setting it per call
+   * gives per-call timeouts without a second timer of our own. `start` is when the caller began
+   * waiting (the query path passes its own start, saving a clock read).
+   */
+  acquireFor(request: AcquireRequest, requestedTimeoutMs: number | undefined, borrower?: { stack?: string }, start = performance.now()): void {
+    if (this.ending) return request.acquired(new ManagerClosedError(), undefined);
     const timeoutMs = requestedTimeoutMs ?? this.defaultTimeoutMs;
     // pg-pool reads 0 as "wait forever", and the value stays set for the connects it starts for others.
     if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
-      return Promise.reject(new TypeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}`));
+      return request.acquired(new TypeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}`), undefined);
     }
-    return new Promise<Lease>((resolve, reject) => {
-      const start = performance.now();
-      const waiter: Waiter = { abandoned: false, reject };
-      this.waiters.add(waiter);
-      this.pool.options.connectionTimeoutMillis = timeoutMs;
-      this.pool.connect((error, client, done) => {
-        this.waiters.delete(waiter);
-        if (waiter.abandoned) {
-          // The caller is gone (manager closed): the connection goes straight back.
-          if (client) done();
-          return;
-        }
-        const now = performance.now();
-        const waitSeconds = (now - start) / 1000;
-        if (error || !client) {
-          reject(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds));
-          return;
-        }
-        const lease = new Lease(this, client, done, now, borrower);
-        this.active.add(lease);
-        this.trackers.acquired(this, waitSeconds);
-        resolve(lease);
-      });
+    this.waiters.add(request);
+    this.pool.options.connectionTimeoutMillis = timeoutMs;
+    this.pool.connect((error, client, done) => {
+      // Not waiting any more means close() already rejected the caller: the connection goes straight back.
+      if (!this.waiters.delete(request)) {
+        if (client) done();
+        return;
+      }
+      const now = performance.now();
+      const waitSeconds = (now - start) / 1000;
+      if (error || !client) {
+        request.acquired(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds), undefined);
+        return;
+      }
+      const lease = new Lease(this, client, done, now, borrower);
+      this.active.add(lease);
+      this.trackers.acquired(this, waitSeconds);
+      request.acquired(undefined, lease);
     });
   }
 
@@ -197,11 +200,9 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
    */
   async close(timeoutMs: number): Promise<number> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const waiter of this.waiters) {
-      waiter.abandoned = true;
-      waiter.reject(new ManagerClosedError());
-    }
+    const waiting = [...this.waiters];
     this.waiters.clear();
+    for (const request of waiting) request.acquired(new ManagerClosedError(), undefined);
     this.ending ??= this.pool.end();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {

@@ -1,0 +1,125 @@
+// One logical `query()` call: acquire, run, release, report, and retry by the rules of retry.ts.
+// Written with callbacks instead of awaits because it is the per-query hot path: the promises and
+// microtask hops of an async version cost about a microsecond per query against raw pg.Pool
+// (BENCHMARKS.md), which uses callbacks inside for the same reason.
+import type pg from 'pg';
+import type { RetryOptions } from '../config.js';
+import { ConnectionLostError, ManagerClosedError, PgManagerError, RetryExhaustedError } from '../errors.js';
+import type { Lease } from '../pool/lease.js';
+import type { AcquireRequest, ManagedPool } from '../pool/managed-pool.js';
+import type { TrackerFanout } from '../telemetry/tracker.js';
+import { backoffDelay, classifyError, isConnectionBroken, sqlstateOf, type FailurePhase } from './retry.js';
+
+export interface QueryRunOptions {
+  timeoutMs?: number;
+  readOnly?: boolean;
+  idempotent?: boolean;
+}
+
+/** What a run needs from the manager: where to send each attempt, and whether it is shutting down. */
+export interface QueryRouting {
+  readonly trackers: TrackerFanout;
+  readonly retry: Required<RetryOptions>;
+  isClosing(): boolean;
+  /** The pool for the next attempt: the replica for reads while it is up, else the primary. */
+  poolFor(readOnly: boolean): ManagedPool;
+  /** True when `pool` is the replica and could not give a connection; the next attempt goes to the primary. */
+  replicaFailed(pool: ManagedPool, error: unknown): boolean;
+}
+
+/**
+ * pg reports a dead connection or its own query deadline as a bare Error or a Node socket error,
+ * with no SQLSTATE; callers get a typed error instead. Server errors pass through unchanged.
+ */
+export function typedLoss(error: unknown, pool: ManagedPool, outcome: ConnectionLostError['outcome']): unknown {
+  if (error instanceof PgManagerError || sqlstateOf(error) !== undefined) return error;
+  return isConnectionBroken(error) ? new ConnectionLostError(pool.name, outcome, error) : error;
+}
+
+export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
+  private attempt = 1;
+  private pool: ManagedPool;
+  private lease: Lease | undefined;
+  private readonly startTime = performance.now();
+  private readonly context: unknown;
+
+  constructor(
+    private readonly routing: QueryRouting,
+    private readonly sql: string,
+    private readonly params: unknown[] | undefined,
+    private readonly options: QueryRunOptions,
+    private readonly resolve: (result: pg.QueryResult<R>) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.context = routing.trackers.size > 0 ? routing.trackers.captureContext() : undefined;
+    this.pool = routing.poolFor(options.readOnly === true);
+  }
+
+  /** Starts the first attempt; the outcome goes to `resolve` or `reject`. */
+  start(): void {
+    this.pool.acquireFor(this, this.options.timeoutMs, undefined, this.startTime);
+  }
+
+  private nextAttempt(): void {
+    this.attempt++;
+    this.lease = undefined;
+    this.pool = this.routing.poolFor(this.options.readOnly === true);
+    this.pool.acquireFor(this, this.options.timeoutMs);
+  }
+
+  acquired(error: Error | undefined, lease: Lease | undefined): void {
+    if (error || !lease) return this.failed(error, 'acquire');
+    this.lease = lease;
+    try {
+      lease.client.query<R>(this.sql, this.params as unknown[], this.executed);
+    } catch (thrown) {
+      this.failed(thrown, 'execute');
+    }
+  }
+
+  private readonly executed = (error: Error | null | undefined, result: pg.QueryResult<R>): void => {
+    if (error) return this.failed(error, 'execute');
+    // This runs inside pg's socket handler, where a throw would be uncaught: the caller hears it instead.
+    try {
+      this.lease!.release();
+      this.report(undefined, result.rowCount);
+      this.resolve(result);
+    } catch (thrown) {
+      this.reject(thrown);
+    }
+  };
+
+  private failed(error: unknown, phase: FailurePhase): void {
+    this.lease?.release(error);
+    const { routing, pool, attempt } = this;
+    // A replica that cannot serve is not waited for: the next attempt goes to the primary.
+    if (phase === 'acquire' && routing.replicaFailed(pool, error)) return this.nextAttempt();
+    const decision = classifyError(error, phase);
+    const sentOnce = this.options.readOnly === true || this.options.idempotent === true;
+    const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && sentOnce);
+    if (!retryable || attempt > routing.retry.maxRetries || routing.isClosing()) {
+      this.report(error, null);
+      if (retryable && routing.isClosing()) return this.reject(new ManagerClosedError(error));
+      return this.reject(retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown'));
+    }
+    const delayMs = backoffDelay(attempt - 1, routing.retry);
+    routing.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
+    setTimeout(() => this.nextAttempt(), delayMs);
+  }
+
+  private report(error: unknown, rowCount: number | null): void {
+    const { trackers } = this.routing;
+    if (trackers.size === 0) return;
+    trackers.queryFinished({
+      pool: this.pool,
+      sql: this.sql,
+      startTime: this.startTime,
+      durationSeconds: (performance.now() - this.startTime) / 1000,
+      error,
+      sqlstate: error === undefined ? undefined : sqlstateOf(error),
+      rowCount,
+      attempts: this.attempt,
+      context: this.context,
+    });
+  }
+}
