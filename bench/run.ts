@@ -16,13 +16,26 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 1200);
 const WARMUP_MS = 300;
-const ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
-const WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
+const ALL_ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
+const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10' },
   { name: 'point', workers: 16, title: 'point query on exploits by id, 16 workers, pool 10' },
   { name: 'distinct', workers: 16, title: '10,000 distinct query texts, 16 workers, pool 10' },
   { name: 'saturation', workers: 50, title: 'saturation: 50 workers, pool 10' },
 ];
+
+/** BENCH_ARMS / BENCH_WORKLOADS (comma-separated) narrow a run while working on one path; raw is always kept. */
+function selected<T>(all: T[], variable: string, nameOf: (item: T) => string): T[] {
+  const wanted = process.env[variable]?.split(',').map((name) => name.trim()).filter(Boolean);
+  if (!wanted?.length) return all;
+  const unknown = wanted.filter((name) => !all.some((item) => nameOf(item) === name));
+  if (unknown.length) throw new Error(`${variable}: unknown name(s) ${unknown.join(', ')}; known: ${all.map(nameOf).join(', ')}`);
+  return all.filter((item) => wanted.includes(nameOf(item)) || nameOf(item) === 'raw');
+}
+
+const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm);
+const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name);
+const FULL_RUN = ARMS.length === ALL_ARMS.length && WORKLOADS.length === ALL_WORKLOADS.length;
 
 interface Arm {
   name: ArmName;
@@ -136,15 +149,15 @@ async function main(): Promise<void> {
     console.log('\nsummary (median of per-round ratios to raw pg.Pool; +CPU = client CPU added per query):');
     for (const workload of WORKLOADS) {
       const s = summary[workload.name]!;
-      const on = s['manager-on']!;
-      const onSdk = s['manager-on-sdk']!;
-      const off = s['manager-off']!;
-      const otel = s['instrumentation-pg']!;
-      console.log(
-        `  ${workload.name.padEnd(10)} manager-off ${off.ratio.toFixed(3)}x (+${off.cpuAddedUs.toFixed(1)} µs), ` +
-          `manager-on ${on.ratio.toFixed(3)}x (+${on.cpuAddedUs.toFixed(1)} µs), manager-on-sdk ${onSdk.ratio.toFixed(3)}x (+${onSdk.cpuAddedUs.toFixed(1)} µs), ` +
-          `instrumentation-pg ${otel.ratio.toFixed(3)}x (+${otel.cpuAddedUs.toFixed(1)} µs); manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg`,
-      );
+      const parts = ARMS.filter((arm) => arm !== 'raw').map((arm) => `${arm} ${s[arm]!.ratio.toFixed(3)}x (+${s[arm]!.cpuAddedUs.toFixed(1)} µs)`);
+      const on = s['manager-on'];
+      const otel = s['instrumentation-pg'];
+      const verdict = on && otel ? `; manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg` : '';
+      console.log(`  ${workload.name.padEnd(10)} ${parts.join(', ')}${verdict}`);
+    }
+    if (!FULL_RUN) {
+      console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): bench/results and bench/ratios.svg left unchanged');
+      return;
     }
     const outDir = join(here, 'results');
     mkdirSync(outDir, { recursive: true });
