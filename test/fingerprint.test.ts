@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   MAX_NORMALIZED_LENGTH,
   ShapeCache,
+  type QueryShape,
   loadSqlParser,
   normalizeSql,
   sqlParserLoaded,
@@ -161,27 +162,69 @@ describe('bounds', () => {
     expect(normalized.endsWith(' …')).toBe(true);
   });
 
-  it('after 100,000 distinct texts the cache holds at most its bound and counts the evictions', () => {
+  it('does not keep a text seen only once, so inlined literals do not fill the heap', () => {
     const cache = new ShapeCache(1000);
-    for (let i = 0; i < 100_000; i++) cache.shape(`SELECT c${i} FROM t WHERE id = ${i}`);
+    for (let i = 0; i < 100_000; i++) cache.shape(`SELECT c FROM t WHERE id = ${i}`);
+    expect(cache.size).toBe(0);
+    expect(cache.evictions).toBe(0);
+  });
+
+  it('caches a text on its second call, and hits return the cached shape', () => {
+    const cache = new ShapeCache(1000);
+    const text = 'SELECT * FROM hot WHERE id = $1';
+    const once = cache.shape(text);
+    const twice = cache.shape(text);
+    expect(cache.size).toBe(1);
+    expect(twice).not.toBe(once);
+    expect(twice).toEqual(once);
+    expect(cache.shape(text)).toBe(twice);
+  });
+
+  it('after 100,000 distinct texts, each seen twice, the cache holds exactly its bound and counts the evictions', () => {
+    const cache = new ShapeCache(1000);
+    for (let i = 0; i < 100_000; i++) {
+      cache.shape(`SELECT c${i} FROM t WHERE id = ${i}`);
+      cache.shape(`SELECT c${i} FROM t WHERE id = ${i}`);
+    }
     expect(cache.size).toBe(1000);
     expect(cache.evictions).toBe(99_000);
   });
 
-  it('keeps recently used texts when it evicts (hits cost one lookup and return the cached shape)', () => {
+  it('keeps recently used texts when it evicts', () => {
     const cache = new ShapeCache(100);
     const hot = 'SELECT * FROM hot WHERE id = $1';
-    const first = cache.shape(hot);
+    cache.shape(hot);
+    const cached = cache.shape(hot);
     for (let i = 0; i < 1000; i++) {
       cache.shape(`SELECT c${i} FROM cold`);
-      expect(cache.shape(hot)).toBe(first);
+      cache.shape(`SELECT c${i} FROM cold`);
+      expect(cache.shape(hot)).toBe(cached);
     }
     expect(cache.size).toBe(100);
   });
 
+  it('evicts the oldest unused entry, never the one it has just cached', () => {
+    const cache = new ShapeCache(3);
+    const admit = (text: string): QueryShape => {
+      cache.shape(text);
+      return cache.shape(text);
+    };
+    admit('SELECT a');
+    admit('SELECT b');
+    admit('SELECT c');
+    const d = admit('SELECT d');
+    const e = admit('SELECT e');
+    expect(cache.evictions).toBe(2);
+    expect(cache.shape('SELECT d')).toBe(d);
+    expect(cache.shape('SELECT e')).toBe(e);
+  });
+
   it('bounds the characters it caches', () => {
     const cache = new ShapeCache(1000, 50_000);
-    for (let i = 0; i < 100; i++) cache.shape(`SELECT ${'a, '.repeat(1000)}c${i} FROM t`);
+    for (let i = 0; i < 100; i++) {
+      cache.shape(`SELECT ${'a, '.repeat(1000)}c${i} FROM t`);
+      cache.shape(`SELECT ${'a, '.repeat(1000)}c${i} FROM t`);
+    }
     expect(cache.size).toBeLessThanOrEqual(17);
     expect(cache.evictions).toBeGreaterThan(80);
   });
