@@ -2,13 +2,14 @@
 import { createRequire } from 'node:module';
 import type { Pool as PgPool } from 'pg';
 import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
-import { PgMetricProducer, PostgresManager } from '../src/index.js';
 import { createCountingSdk, type CountingSdk } from './sdk.js';
+import { shipped } from './shipped.js';
 
 const require = createRequire(import.meta.url);
 const arm = process.argv[2] as ArmName;
 const url = process.argv[3]!;
 const POOL_MAX = 10;
+const { PgMetricProducer, PostgresManager } = await shipped<typeof import('../src/index.js')>('index.js');
 
 interface Runner {
   run(sql: string, params: unknown[] | undefined): Promise<unknown>;
@@ -22,7 +23,7 @@ async function rawRunner(pg: typeof import('pg')): Promise<Runner & { pool: PgPo
   return { pool, run: (sql, params) => pool.query(sql, params), proof: async () => 'none (uninstrumented)' };
 }
 
-async function managerRunner(sdk: CountingSdk | undefined, metricProducer?: PgMetricProducer): Promise<Runner> {
+async function managerRunner(sdk: CountingSdk | undefined, metricProducer?: InstanceType<typeof PgMetricProducer>): Promise<Runner> {
   const db = await PostgresManager.create({
     databaseUrl: url,
     maxConnections: POOL_MAX,

@@ -1,10 +1,13 @@
 // Tracker hot path without a database (ns per recorded query), and monitor memory after 1,000,000 distinct texts.
 // Run with --expose-gc so the heap figure is measured after a full collection.
-import { ConnectionMonitor } from '../src/telemetry/monitor.js';
-import { PgMetricProducer } from '../src/telemetry/metric-producer.js';
-import { createOtelTracker } from '../src/telemetry/otel.js';
-import { TrackerFanout, type PoolTracker, type QueryEvent, type TrackedPool } from '../src/telemetry/tracker.js';
+import type { PoolTracker, QueryEvent, TrackedPool, TrackerFanout as Fanout } from '../src/telemetry/tracker.js';
 import { createCountingSdk } from './sdk.js';
+import { shipped } from './shipped.js';
+
+const { ConnectionMonitor } = await shipped<typeof import('../src/telemetry/monitor.js')>('telemetry/monitor.js');
+const { PgMetricProducer } = await shipped<typeof import('../src/telemetry/metric-producer.js')>('telemetry/metric-producer.js');
+const { createOtelTracker } = await shipped<typeof import('../src/telemetry/otel.js')>('telemetry/otel.js');
+const { TrackerFanout } = await shipped<typeof import('../src/telemetry/tracker.js')>('telemetry/tracker.js');
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const quiet = { warn: () => undefined };
@@ -18,14 +21,14 @@ const pool: TrackedPool = {
   counts: () => ({ total: 10, idle: 4, waiting: 0 }),
 };
 
-function fanout(trackers: PoolTracker[]): TrackerFanout {
+function fanout(trackers: PoolTracker[]): Fanout {
   const fan = new TrackerFanout(quiet);
   for (const tracker of trackers) fan.add(tracker, [pool]);
   return fan;
 }
 
 /** One query's worth of events, exactly as the manager reports them. */
-function recordQueries(fan: TrackerFanout, count: number, sqlFor: (i: number) => string): number {
+function recordQueries(fan: Fanout, count: number, sqlFor: (i: number) => string): number {
   const started = performance.now();
   for (let i = 0; i < count; i++) {
     const context = fan.captureContext();
@@ -69,7 +72,7 @@ console.log('tracker hot path (acquired + queryFinished + released + captureCont
 const sdk = createCountingSdk();
 measure('no tracker', () => []);
 measure('monitor', () => [new ConnectionMonitor({ slowQueryThresholdMs: 1000, logger: quiet })]);
-const otel = (metricProducer?: PgMetricProducer): PoolTracker =>
+const otel = (metricProducer?: InstanceType<typeof PgMetricProducer>): PoolTracker =>
   createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider, metricProducer });
 measure('OpenTelemetry, SDK histograms', () => [otel()]);
 measure('OpenTelemetry, PgMetricProducer', () => [otel(new PgMetricProducer())]);

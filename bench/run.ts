@@ -13,9 +13,11 @@ import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from 
 import { renderRatioChart } from './chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 1200);
-const WARMUP_MS = 300;
+// Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
+// is only as good as the two slices it compares were close in time.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 600);
+const WARMUP_MS = 150;
 const ALL_ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
 const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10' },
@@ -37,17 +39,37 @@ const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm);
 const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name);
 const FULL_RUN = ARMS.length === ALL_ARMS.length && WORKLOADS.length === ALL_WORKLOADS.length;
 
+interface ArmSummary {
+  qps: number;
+  /** Median of the per-round ratios to raw, and their interquartile range. */
+  ratio: number;
+  ratioIqr: [number, number];
+  p50Ms: number;
+  p99Ms: number;
+  cpuUs: number;
+  cpuAddedUs: number;
+  cpuAddedIqr: [number, number];
+  rssMb: number;
+  errors: number;
+}
+
 interface Arm {
   name: ArmName;
   child: ChildProcess;
   proof: string;
 }
 
-function median(values: number[]): number {
+/** Linear interpolation between the closest ranks; quantile(v, 0.5) is the median. */
+function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const position = (sorted.length - 1) * q;
+  const below = Math.floor(position);
+  const above = Math.min(sorted.length - 1, below + 1);
+  return sorted[below]! + (sorted[above]! - sorted[below]!) * (position - below);
 }
+
+const median = (values: number[]): number => quantile(values, 0.5);
+const spread = (values: number[]): [number, number] => [quantile(values, 0.25), quantile(values, 0.75)];
 
 function startArm(name: ArmName, url: string): Promise<Arm> {
   const child = fork(join(here, 'arm.ts'), [name, url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -109,7 +131,9 @@ async function main(): Promise<void> {
     const results = new Map<string, SliceResult[]>();
     for (let round = 1; round <= ROUNDS; round++) {
       for (const workload of WORKLOADS) {
-        for (const arm of arms) {
+        // The starting arm rotates every round, so no arm always runs right after another (or first).
+        for (let i = 0; i < arms.length; i++) {
+          const arm = arms[(i + round - 1) % arms.length]!;
           await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WARMUP_MS });
           const result = await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: SLICE_MS });
           const key = `${workload.name}/${arm.name}`;
@@ -119,29 +143,34 @@ async function main(): Promise<void> {
       process.stdout.write(`round ${round}/${ROUNDS} done\n`);
     }
 
-    const summary: Record<string, Record<string, { qps: number; ratio: number; p50Ms: number; p99Ms: number; cpuUs: number; cpuAddedUs: number; rssMb: number; errors: number }>> = {};
+    const summary: Record<string, Record<string, ArmSummary>> = {};
     for (const workload of WORKLOADS) {
       const raw = results.get(`${workload.name}/raw`)!;
       summary[workload.name] = {};
       console.log(`\n${workload.title}`);
-      console.log('arm                  queries/s   ratio   p50 ms   p99 ms   CPU µs/q   +CPU µs   RSS MB');
+      console.log('arm                  queries/s   ratio  (middle half)   p50 ms   p99 ms   CPU µs/q   +CPU µs  (middle half)   RSS MB');
       for (const arm of ARMS) {
         const rows = results.get(`${workload.name}/${arm}`)!;
         const ratios = rows.map((r, i) => r.qps / raw[i]!.qps);
+        const cpuAdded = rows.map((r, i) => r.cpuUsPerQuery - raw[i]!.cpuUsPerQuery);
         const entry = {
           qps: median(rows.map((r) => r.qps)),
           ratio: median(ratios),
+          ratioIqr: spread(ratios),
           p50Ms: median(rows.map((r) => r.p50Ms)),
           p99Ms: median(rows.map((r) => r.p99Ms)),
           cpuUs: median(rows.map((r) => r.cpuUsPerQuery)),
-          cpuAddedUs: median(rows.map((r, i) => r.cpuUsPerQuery - raw[i]!.cpuUsPerQuery)),
+          cpuAddedUs: median(cpuAdded),
+          cpuAddedIqr: spread(cpuAdded),
           rssMb: Math.max(...rows.map((r) => r.maxRssMb)),
           errors: rows.reduce((n, r) => n + r.errors, 0),
         };
         summary[workload.name]![arm] = entry;
+        const range = ([low, high]: [number, number], digits: number): string => `(${low.toFixed(digits)} – ${high.toFixed(digits)})`.padStart(15);
         console.log(
-          `${arm.padEnd(19)} ${entry.qps.toFixed(0).padStart(10)} ${entry.ratio.toFixed(3).padStart(7)} ${entry.p50Ms.toFixed(2).padStart(8)} ` +
-            `${entry.p99Ms.toFixed(2).padStart(8)} ${entry.cpuUs.toFixed(1).padStart(10)} ${entry.cpuAddedUs.toFixed(1).padStart(9)} ${entry.rssMb.toFixed(0).padStart(8)}` +
+          `${arm.padEnd(19)} ${entry.qps.toFixed(0).padStart(10)} ${entry.ratio.toFixed(3).padStart(7)} ${range(entry.ratioIqr, 3)} ` +
+            `${entry.p50Ms.toFixed(2).padStart(8)} ${entry.p99Ms.toFixed(2).padStart(8)} ${entry.cpuUs.toFixed(1).padStart(10)} ` +
+            `${entry.cpuAddedUs.toFixed(1).padStart(9)} ${range(entry.cpuAddedIqr, 1)} ${entry.rssMb.toFixed(0).padStart(8)}` +
             (entry.errors ? `   (${entry.errors} errors)` : ''),
         );
       }
