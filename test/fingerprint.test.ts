@@ -180,6 +180,17 @@ describe('bounds', () => {
     expect(cache.shape(text)).toBe(twice);
   });
 
+  it('asking again for the same call returns the same shape and is not a second sighting', () => {
+    const cache = new ShapeCache(1000);
+    const text = 'SELECT * FROM t WHERE id = 7';
+    const call = {};
+    const first = cache.shape(text, call);
+    expect(cache.shape(text, call)).toBe(first);
+    expect(cache.size).toBe(0);
+    cache.shape(text, {});
+    expect(cache.size).toBe(1);
+  });
+
   it('after 100,000 distinct texts, each seen twice, the cache holds exactly its bound and counts the evictions', () => {
     const cache = new ShapeCache(1000);
     for (let i = 0; i < 100_000; i++) {

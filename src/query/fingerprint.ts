@@ -806,6 +806,10 @@ export class ShapeCache {
   private generation = parserGeneration;
   private evicted = 0;
   private chars = 0;
+  // Both built-in trackers ask for the same call's shape, one after the other: the second must get
+  // it without a second lookup, which would count as a second sighting and admit every text.
+  private lastCall: object | undefined;
+  private lastShape: QueryShape | undefined;
 
   /** `maxChars` bounds the characters of the cached texts, so a few thousand long statements cannot pin megabytes. */
   constructor(
@@ -826,7 +830,8 @@ export class ShapeCache {
     return this.evicted;
   }
 
-  shape(sql: string): QueryShape {
+  /** The shape of `sql`; `call` identifies the call it belongs to, so asking again for the same call costs nothing. */
+  shape(sql: string, call?: object): QueryShape {
     if (this.generation !== parserGeneration) {
       this.entries.clear();
       this.ring = [];
@@ -834,8 +839,17 @@ export class ShapeCache {
       this.hand = 0;
       this.chars = 0;
       this.seen.fill(0);
+      this.lastCall = this.lastShape = undefined;
       this.generation = parserGeneration;
     }
+    if (call !== undefined && call === this.lastCall) return this.lastShape!;
+    const shape = this.lookup(sql);
+    this.lastCall = call;
+    this.lastShape = shape;
+    return shape;
+  }
+
+  private lookup(sql: string): QueryShape {
     const hit = this.entries.get(sql);
     if (hit !== undefined) {
       hit.used = true;

@@ -291,7 +291,7 @@ export class ConnectionMonitor implements PoolTracker {
       const ms = event.durationSeconds * 1000;
       // The finish time is derived from the event, so no clock is read per query.
       const at = event.startTime + ms;
-      const stats = this.queries.statsFor(this.shapes.shape(event.sql));
+      const stats = this.queries.statsFor(this.shapes.shape(event.sql, event));
       stats.record(ms, event.rowCount, at);
       if (event.error !== undefined) stats.recordError(event.sqlstate ?? errorCode(event.error));
       if (ms >= this.slowMs) this.slowQuery(stats, event.pool, ms, at);

@@ -423,7 +423,7 @@ class OtelTracker implements PoolTracker {
 
   queryFinished(event: QueryEvent): void {
     const series = this.seriesFor(event.pool);
-    const shape = sharedShapes.shape(event.sql);
+    const shape = sharedShapes.shape(event.sql, event);
     const errorType = event.error === undefined ? undefined : errorTypeOf(event.error, event.sqlstate);
     const operation = errorType === undefined ? series.operation(shape) : series.failedOperation(shape, errorType, event.sqlstate);
     operation.duration.record(event.durationSeconds);
