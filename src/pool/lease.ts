@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../query/retry.js';
+import type { Slotted } from './live-set.js';
 
 /** Marks a client whose connection reported an 'error' event; it must never be reused. */
 export const BROKEN = Symbol('otel-pg-manager.broken');
@@ -20,8 +21,9 @@ export interface LeaseOwner {
 
 let nextLeaseId = 1;
 
-export class Lease implements AsyncDisposable {
+export class Lease implements AsyncDisposable, Slotted {
   readonly id = nextLeaseId++;
+  liveSlot = -1;
   /** performance.now() at acquisition. */
   readonly acquiredAt: number;
   /** Set when leak detection is on: holds the borrower's stack, formatted only if a leak is reported. */

@@ -5,6 +5,7 @@ import { connectionFields, MAX_TIMER_MS, type DatabaseTarget } from '../config.j
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
+import { LiveSet, type Slotted } from './live-set.js';
 
 export interface ManagedPoolOptions {
   name: string;
@@ -25,6 +26,10 @@ export interface ManagedPoolOptions {
 /** Someone waiting for a connection: told exactly once, with the lease or the reason there is none. */
 export interface AcquireRequest {
   acquired(error: Error | undefined, lease: Lease | undefined): void;
+}
+
+interface Waiter extends Slotted {
+  readonly request: AcquireRequest;
 }
 
 /** A pg Client that remembers when it was constructed, which pg-pool does right before connecting it. */
@@ -50,8 +55,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
   private readonly pool: pg.Pool;
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
-  private readonly active = new Set<Lease>();
-  private readonly waiters = new Set<AcquireRequest>();
+  private readonly active = new LiveSet<Lease>();
+  private readonly waiters = new LiveSet<Waiter>();
   private readonly leakThresholdMs: number;
   private lastConnectFailure: { error: Error; at: number } | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -128,11 +133,12 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
       return request.acquired(new TypeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}`), undefined);
     }
-    this.waiters.add(request);
+    const waiter: Waiter = { request, liveSlot: -1 };
+    this.waiters.add(waiter);
     this.pool.options.connectionTimeoutMillis = timeoutMs;
     this.pool.connect((error, client, done) => {
       // Not waiting any more means close() already rejected the caller: the connection goes straight back.
-      if (!this.waiters.delete(request)) {
+      if (!this.waiters.delete(waiter)) {
         if (client) done();
         return;
       }
@@ -178,7 +184,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
   /** Reports each lease held past the threshold once. */
   private sweepLeaks(): void {
     const now = performance.now();
-    for (const lease of this.active) {
+    for (const lease of this.active.snapshot()) {
       if (now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
     }
   }
@@ -200,9 +206,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
    */
   async close(timeoutMs: number): Promise<number> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const request of waiting) request.acquired(new ManagerClosedError(), undefined);
+    for (const waiter of this.waiters.drain()) waiter.request.acquired(new ManagerClosedError(), undefined);
     this.ending ??= this.pool.end();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
@@ -212,7 +216,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     clearTimeout(timer);
     if (outcome === 'ended') return 0;
     // Whatever is still held now was leaked: report it (once) and close it.
-    const stuck = [...this.active];
+    const stuck = this.active.snapshot();
     const now = performance.now();
     for (const lease of stuck) {
       this.reportLeak(lease, now);
