@@ -18,7 +18,9 @@ interface Runner {
 }
 
 async function rawRunner(pg: typeof import('pg')): Promise<Runner & { pool: PgPool }> {
-  const pool = new pg.Pool({ connectionString: url, max: POOL_MAX, connectionTimeoutMillis: 30_000 });
+  // The same pool settings as the manager arms (which keep POOL_MAX connections open): with min 0,
+  // pg-pool arms an idle timer on every release, a cost of configuration, not of instrumentation.
+  const pool = new pg.Pool({ connectionString: url, max: POOL_MAX, min: POOL_MAX, connectionTimeoutMillis: 30_000 });
   pool.on('error', () => undefined);
   return { pool, run: (sql, params) => pool.query(sql, params), proof: async () => 'none (uninstrumented)' };
 }

@@ -17,7 +17,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 // is only as good as the two slices it compares were close in time.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 600);
-const WARMUP_MS = 150;
+const WARMUP_MS = 100;
+const WORKLOAD_WARMUP_MS = 1000;
 const ALL_ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
 const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10' },
@@ -49,6 +50,8 @@ interface ArmSummary {
   cpuUs: number;
   cpuAddedUs: number;
   cpuAddedIqr: [number, number];
+  /** The per-round figures behind the medians, in round order. */
+  rounds: { ratio: number[]; cpuAddedUs: number[] };
   rssMb: number;
   errors: number;
 }
@@ -129,9 +132,13 @@ async function main(): Promise<void> {
     for (const arm of arms) console.log(`  ${arm.name.padEnd(19)} instrumented: ${arm.proof}`);
 
     const results = new Map<string, SliceResult[]>();
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const workload of WORKLOADS) {
-        // The starting arm rotates every round, so no arm always runs right after another (or first).
+    // One workload at a time, all its rounds together: switching an arm between workloads before every
+    // slice made each slice pay for re-optimizing the arm's code, more for the arms with more code.
+    for (const workload of WORKLOADS) {
+      // One warm-up slice per arm for the new workload, then short measured slices.
+      for (const arm of arms) await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WORKLOAD_WARMUP_MS });
+      for (let round = 1; round <= ROUNDS; round++) {
+        // The starting arm rotates every round, so no arm always runs first or right after the same one.
         for (let i = 0; i < arms.length; i++) {
           const arm = arms[(i + round - 1) % arms.length]!;
           await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WARMUP_MS });
@@ -140,7 +147,7 @@ async function main(): Promise<void> {
           results.set(key, [...(results.get(key) ?? []), result]);
         }
       }
-      process.stdout.write(`round ${round}/${ROUNDS} done\n`);
+      process.stdout.write(`${workload.name}: ${ROUNDS} rounds done\n`);
     }
 
     const summary: Record<string, Record<string, ArmSummary>> = {};
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
           cpuUs: median(rows.map((r) => r.cpuUsPerQuery)),
           cpuAddedUs: median(cpuAdded),
           cpuAddedIqr: spread(cpuAdded),
+          rounds: { ratio: ratios, cpuAddedUs: cpuAdded },
           rssMb: Math.max(...rows.map((r) => r.maxRssMb)),
           errors: rows.reduce((n, r) => n + r.errors, 0),
         };
@@ -184,12 +192,13 @@ async function main(): Promise<void> {
       const verdict = on && otel ? `; manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg` : '';
       console.log(`  ${workload.name.padEnd(10)} ${parts.join(', ')}${verdict}`);
     }
-    if (!FULL_RUN) {
-      console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): bench/results and bench/ratios.svg left unchanged');
-      return;
-    }
     const outDir = join(here, 'results');
     mkdirSync(outDir, { recursive: true });
+    if (!FULL_RUN) {
+      writeFileSync(join(outDir, 'partial.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
+      console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): wrote bench/results/partial.json; latest.json and ratios.svg left unchanged');
+      return;
+    }
     writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
     writeFileSync(join(here, 'ratios.svg'), renderRatioChart(WORKLOADS.map((w) => w.name), ARMS, summary));
     console.log('');
