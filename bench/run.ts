@@ -128,7 +128,10 @@ async function main(): Promise<void> {
     const url = await prepareDatabase(adminUrl);
     for (const name of ARMS) arms.push(await startArm(name, url));
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-    console.log(`rounds: ${ROUNDS}, slice: ${SLICE_MS} ms after a ${WARMUP_MS} ms warm-up, arms interleaved in every round`);
+    console.log(
+      `per workload: a ${WORKLOAD_WARMUP_MS} ms warm-up per arm, then ${ROUNDS} rounds of ${SLICE_MS} ms slices (each after a ${WARMUP_MS} ms warm-up), ` +
+        'arms interleaved in every round, starting arm rotating',
+    );
     for (const arm of arms) console.log(`  ${arm.name.padEnd(19)} instrumented: ${arm.proof}`);
 
     const results = new Map<string, SliceResult[]>();
