@@ -173,6 +173,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
 
   leaseEnded(lease: Lease, closedAtShutdown: boolean): void {
     this.active.delete(lease);
+    // Nobody to tell (monitoring off): no clock read.
+    if (this.trackers.size === 0) return;
     const heldSeconds = (performance.now() - lease.acquiredAt) / 1000;
     this.trackers.released(this, heldSeconds);
     // A lease closed at the shutdown deadline was never given back: its leak is not resolved.
