@@ -43,6 +43,7 @@ function recordQueries(fan: Fanout, count: number, sqlFor: (i: number) => string
       rowCount: 1,
       attempts: 1,
       context,
+      fromLease: false,
     };
     fan.queryFinished(event);
     fan.released(pool, 0.0003);

@@ -52,6 +52,7 @@ function drive(tracker: ReturnType<typeof createOtelTracker>): void {
       rowCount: 1,
       attempts: 1,
       context: undefined,
+      fromLease: false,
     });
     tracker.released?.(pool, v);
   }

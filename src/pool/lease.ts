@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../query/retry.js';
 import type { Slotted } from './live-set.js';
+import { reportStatementsTo, type StatementSink } from './statement-reporting.js';
 
 /** Marks a client whose connection reported an 'error' event; it must never be reused. */
 export const BROKEN = Symbol('otel-pg-manager.broken');
@@ -12,8 +13,8 @@ export interface BrokenMarked {
   [BROKEN]?: boolean;
 }
 
-/** What a lease needs from its pool: where to report its end. */
-export interface LeaseOwner {
+/** What a lease needs from its pool: where to report its end and its statements. */
+export interface LeaseOwner extends StatementSink {
   readonly name: string;
   /** `closedAtShutdown`: the pool closed it at its shutdown deadline; the borrower never gave it back. */
   leaseEnded(lease: Lease, closedAtShutdown: boolean): void;
@@ -37,9 +38,11 @@ export class Lease implements AsyncDisposable, Slotted {
     private readonly done: (destroy?: boolean | Error) => void,
     acquiredAt: number,
     borrower: { stack?: string } | undefined,
+    private readonly reportsStatements: boolean,
   ) {
     this.acquiredAt = acquiredAt;
     this.borrower = borrower;
+    if (reportsStatements) reportStatementsTo(pgClient, owner);
     // pg users habitually call client.release(): route it through the lease, so the pool's
     // bookkeeping cannot miss it and a second release cannot reach pg-pool (which throws).
     pgClient.release = (destroy?: boolean | Error) => (destroy ? this.closeConnection(false) : this.release());
@@ -74,6 +77,7 @@ export class Lease implements AsyncDisposable, Slotted {
       txStatus === 'T' ||
       txStatus === 'E' ||
       (client._activeQuery !== null && client._activeQuery !== undefined);
+    if (this.reportsStatements) reportStatementsTo(client, undefined);
     try {
       this.done(destroy || undefined);
     } finally {
@@ -89,6 +93,7 @@ export class Lease implements AsyncDisposable, Slotted {
   private closeConnection(atShutdown: boolean): void {
     if (this.released) return;
     this.released = true;
+    if (this.reportsStatements) reportStatementsTo(this.pgClient, undefined);
     try {
       this.done(true);
     } finally {

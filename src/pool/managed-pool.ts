@@ -6,6 +6,8 @@ import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
 import { LiveSet, type Slotted } from './live-set.js';
+import { installStatementReporting, type StatementSink } from './statement-reporting.js';
+import { sqlstateOf } from '../query/retry.js';
 
 export interface ManagedPoolOptions {
   name: string;
@@ -28,6 +30,14 @@ export interface AcquireRequest {
   acquired(error: Error | undefined, lease: Lease | undefined): void;
 }
 
+/** How a lease is lent to a caller outside the manager. */
+interface LendOptions {
+  /** The borrower's stack, for leak reports. */
+  borrower: { stack?: string } | undefined;
+  /** Statements run on the client are reported to the trackers (query() reports its own). */
+  reportsStatements: boolean;
+}
+
 interface Waiter extends Slotted {
   readonly request: AcquireRequest;
 }
@@ -45,7 +55,7 @@ function isPoolTimeout(error: Error): boolean {
   return error.message === QUEUE_TIMEOUT_MESSAGE || error.message === CONNECT_TIMEOUT_MESSAGE;
 }
 
-export class ManagedPool implements TrackedPool, LeaseOwner {
+export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   readonly name: string;
   readonly role: PoolRole;
   readonly max: number;
@@ -105,6 +115,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     client.on('error', () => {
       client[BROKEN] = true;
     });
+    installStatementReporting(client);
     this.lastConnectFailure = undefined;
     this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
   }
@@ -113,10 +124,14 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
-  /** Promise form of acquireFor(), for callers outside the per-query hot path. */
+  /**
+   * Promise form of acquireFor(), for leases handed to callers (getConnection, withConnection,
+   * transaction): the statements they run on the client are reported to the trackers.
+   */
   acquire(requestedTimeoutMs: number | undefined, borrower?: { stack?: string }): Promise<Lease> {
     return new Promise<Lease>((resolve, reject) => {
-      this.acquireFor({ acquired: (error, lease) => (error ? reject(error) : resolve(lease!)) }, requestedTimeoutMs, borrower);
+      const request: AcquireRequest = { acquired: (error, lease) => (error ? reject(error) : resolve(lease!)) };
+      this.acquireFor(request, requestedTimeoutMs, undefined, { borrower, reportsStatements: true });
     });
   }
 
@@ -126,7 +141,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
    * gives per-call timeouts without a second timer of our own. `start` is when the caller began
    * waiting (the query path passes its own start, saving a clock read).
    */
-  acquireFor(request: AcquireRequest, requestedTimeoutMs: number | undefined, borrower?: { stack?: string }, start = performance.now()): void {
+  acquireFor(request: AcquireRequest, requestedTimeoutMs: number | undefined, start = performance.now(), lent?: LendOptions): void {
     if (this.ending) return request.acquired(new ManagerClosedError(), undefined);
     const timeoutMs = requestedTimeoutMs ?? this.defaultTimeoutMs;
     // pg-pool reads 0 as "wait forever", and the value stays set for the connects it starts for others.
@@ -148,7 +163,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
         request.acquired(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds), undefined);
         return;
       }
-      const lease = new Lease(this, client, done, now, borrower);
+      const lease = new Lease(this, client, done, now, lent?.borrower, lent?.reportsStatements === true);
       this.active.add(lease);
       this.trackers.acquired(this, waitSeconds);
       request.acquired(undefined, lease);
@@ -181,6 +196,26 @@ export class ManagedPool implements TrackedPool, LeaseOwner {
     if (lease.leakReported && !closedAtShutdown) {
       this.trackers.leakResolved({ pool: this, leaseId: lease.id, heldSeconds, stack: lease.borrower?.stack });
     }
+  }
+
+  statementContext(): unknown {
+    return this.trackers.size > 0 ? this.trackers.captureContext() : undefined;
+  }
+
+  statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void {
+    if (this.trackers.size === 0) return;
+    this.trackers.queryFinished({
+      pool: this,
+      sql,
+      startTime,
+      durationSeconds: (performance.now() - startTime) / 1000,
+      error,
+      sqlstate: error === undefined ? undefined : sqlstateOf(error),
+      rowCount,
+      attempts: 1,
+      context,
+      fromLease: true,
+    });
   }
 
   /** Reports each lease held past the threshold once. */

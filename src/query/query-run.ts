@@ -57,7 +57,7 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
 
   /** Starts the first attempt; the outcome goes to `resolve` or `reject`. */
   start(): void {
-    this.pool.acquireFor(this, this.options.timeoutMs, undefined, this.startTime);
+    this.pool.acquireFor(this, this.options.timeoutMs, this.startTime);
   }
 
   private nextAttempt(): void {
@@ -120,6 +120,7 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
       rowCount,
       attempts: this.attempt,
       context: this.context,
+      fromLease: false,
     });
   }
 }

@@ -38,6 +38,11 @@ export interface QueryEvent {
   readonly attempts: number;
   /** Whatever the trackers' captureContext() returned when the call began (the OpenTelemetry context). */
   readonly context: unknown;
+  /**
+   * False for a query()/read() call (its duration includes waiting for a connection and retries);
+   * true for one statement the caller ran on a leased client (getConnection, withConnection, transaction).
+   */
+  readonly fromLease: boolean;
 }
 
 export interface RetryEvent {

@@ -154,7 +154,10 @@ describe('soak', () => {
         expect(counted((m) => sumOf(m, 'pg_manager.retries')), context).toBe(counts.retried);
         expect(counted((m) => sumOf(m, 'db.client.connection.timeouts')), context).toBe(counts.acquireTimedOut);
         expect(counted((m) => histogramCount(m, 'db.client.connection.use_time')), context).toBe(counts.released);
-        expect(counted((m) => histogramCount(m, 'db.client.operation.duration')), context).toBe(counts.queriesOk + counts.queriesFailed);
+        // One sample per query()/read() call and one per statement of a transaction.
+        expect(counted((m) => histogramCount(m, 'db.client.operation.duration')), context).toBe(
+          counts.queriesOk + counts.queriesFailed + counts.leasedStatements,
+        );
 
         // No leaked server connection: the server sees exactly the connections the pool holds.
         const total = pools.pools.primary.total;

@@ -128,8 +128,9 @@ describe('telemetry faults', () => {
       expect(logger.lines.filter((l) => l.includes('was disabled'))).toEqual([]);
       const { resourceMetrics } = await manual.collect();
       const metrics = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
-      // One sample per query()/read() call, failed ones included; transactions are not single statements.
-      expect(histogramCount(metrics, 'db.client.operation.duration')).toBe(CALLS - CALLS / 10);
+      // One sample per query()/read() call, failed ones included (270), and one per statement of each
+      // transaction: BEGIN, its statement, COMMIT (30 × 3).
+      expect(histogramCount(metrics, 'db.client.operation.duration')).toBe(CALLS - CALLS / 10 + (CALLS / 10) * 3);
     } finally {
       const closing = performance.now();
       await db.close({ timeoutMs: 1000 });

@@ -8,8 +8,11 @@ export interface Counts {
   acquireFailed: number;
   connectionsCreated: number;
   retried: number;
+  /** query()/read() calls. */
   queriesOk: number;
   queriesFailed: number;
+  /** Statements run on leased clients (transaction bodies, BEGIN, COMMIT, ROLLBACK). */
+  leasedStatements: number;
 }
 
 export class CountingTracker implements PoolTracker {
@@ -22,6 +25,7 @@ export class CountingTracker implements PoolTracker {
     retried: 0,
     queriesOk: 0,
     queriesFailed: 0,
+    leasedStatements: 0,
   };
   readonly retries: RetryEvent[] = [];
   readonly failures: QueryEvent[] = [];
@@ -43,7 +47,9 @@ export class CountingTracker implements PoolTracker {
     this.counts.connectionsCreated++;
   }
   queryFinished(event: QueryEvent): void {
-    if (event.error === undefined) {
+    if (event.fromLease) {
+      this.counts.leasedStatements++;
+    } else if (event.error === undefined) {
       this.counts.queriesOk++;
     } else {
       this.counts.queriesFailed++;

@@ -1,0 +1,57 @@
+// Statements run on a leased client (getConnection, withConnection, transaction) reported to the
+// trackers like query() calls. pg's client.query is wrapped once per connection; a lease points the
+// wrapper at its pool while it holds the client, and query() leases (which report themselves) do not.
+import type pg from 'pg';
+
+/** Where a leased client's statements are reported: the pool that lent it. */
+export interface StatementSink {
+  /** Taken when a statement starts (the trackers' context, for span parenting). */
+  statementContext(): unknown;
+  statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void;
+}
+
+const SINK = Symbol('otel-pg-manager.statement-sink');
+
+export interface StatementReporting {
+  [SINK]: StatementSink | undefined;
+}
+
+type QueryCallback = (error: Error | null, result?: pg.QueryResult) => void;
+type QueryFunction = (this: pg.Client, config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/** Installs the reporting wrapper on a new connection; reporting stays off until a lease turns it on. */
+export function installStatementReporting(client: pg.Client): void {
+  const reporting = client as pg.Client & StatementReporting;
+  const query = client.query as QueryFunction;
+  reporting[SINK] = undefined;
+  (reporting as { query: QueryFunction }).query = function reportedQuery(this: pg.Client, config, values, callback) {
+    const sink = (this as pg.Client & StatementReporting)[SINK];
+    const sql = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
+    // Submittables (pg.Query, cursors, streams) report their own rows; they pass through untimed.
+    if (sink === undefined || typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
+      return query.call(this, config, values, callback);
+    }
+    const startTime = performance.now();
+    const context = sink.statementContext();
+    const finished = (error: unknown, result: pg.QueryResult | undefined): void =>
+      sink.statementFinished(sql, startTime, context, error ?? undefined, result?.rowCount ?? null);
+    const reported = (done: QueryCallback): QueryCallback => (error, result) => {
+      finished(error, result);
+      done(error, result);
+    };
+    if (typeof values === 'function') return query.call(this, config, reported(values as QueryCallback));
+    if (typeof callback === 'function') return query.call(this, config, values, reported(callback as QueryCallback));
+    const pending = query.call(this, config, values) as Promise<pg.QueryResult>;
+    // The caller keeps the original promise and its rejection; this branch only observes it.
+    pending.then(
+      (result) => finished(undefined, result),
+      (error: unknown) => finished(error, undefined),
+    );
+    return pending;
+  };
+}
+
+/** Turns reporting on (a sink) or off (undefined) for the client's current lease. */
+export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | undefined): void {
+  (client as pg.PoolClient & StatementReporting)[SINK] = sink;
+}

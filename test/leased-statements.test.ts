@@ -1,0 +1,109 @@
+// Statements run on a leased client (getConnection, withConnection, transaction) reach the trackers like query() calls.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SpanStatusCode } from '@opentelemetry/api';
+import type pg from 'pg';
+import type { PostgresManager, PoolTracker, QueryEvent } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { createManager } from './support/manager.js';
+import { createTelemetry, type Telemetry } from './support/otel.js';
+
+let database: TestDatabase;
+let telemetry: Telemetry;
+let manager: PostgresManager | undefined;
+
+beforeAll(async () => {
+  database = await createTestDatabase('leased');
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+afterEach(async () => {
+  await manager?.close({ timeoutMs: 1000 });
+  manager = undefined;
+  await telemetry?.shutdown();
+});
+
+/** A manager with the monitor, the OpenTelemetry tracker and a recording tracker of its own. */
+async function start(): Promise<{ db: PostgresManager; events: QueryEvent[] }> {
+  telemetry = createTelemetry();
+  const { db } = await createManager(database.url, {
+    maxConnections: 2,
+    monitoringEnabled: true,
+    slowQueryThresholdMs: 100,
+    leakDetectionThresholdMs: 0,
+    telemetry: { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider },
+  });
+  manager = db;
+  const events: QueryEvent[] = [];
+  const recorder: PoolTracker = { queryFinished: (event) => void events.push(event) };
+  db.addTracker(recorder);
+  return { db, events };
+}
+
+describe('statements on leased clients', () => {
+  it('a slow statement inside transaction() is a slow query, with its literals stripped, and BEGIN and COMMIT are counted', async () => {
+    const { db, events } = await start();
+    await db.transaction(async (client) => {
+      await client.query("SELECT pg_sleep(0.15), 'secret-literal' AS label");
+    });
+    expect(events.map((e) => e.sql)).toEqual(['BEGIN', "SELECT pg_sleep(0.15), 'secret-literal' AS label", 'COMMIT']);
+    const slow = db.getSlowQueries();
+    expect(slow.map((q) => q.query)).toEqual(['SELECT pg_sleep($1), $2 AS label']);
+    expect(slow[0]!.maxMs).toBeGreaterThanOrEqual(140);
+    const counted = db.getQueryStats().map((q) => q.query);
+    expect(counted).toEqual(expect.arrayContaining(['BEGIN', 'COMMIT']));
+    expect(JSON.stringify(telemetry.packageSpans().map((s) => s.attributes))).not.toContain('secret-literal');
+  });
+
+  it('a failed statement on getConnection() produces an error span, and its parameter values are nowhere', async () => {
+    const { db, events } = await start();
+    const lease = await db.getConnection();
+    try {
+      await expect(lease.client.query('SELECT $1::int AS n', ['not-a-number-7731'])).rejects.toMatchObject({ code: '22P02' });
+    } finally {
+      lease.release();
+    }
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ sqlstate: '22P02', attempts: 1, rowCount: null, fromLease: true });
+    const [span] = telemetry.packageSpans();
+    expect(span?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span?.attributes).toMatchObject({ 'db.response.status_code': '22P02', 'db.query.text': 'SELECT $1::int AS n' });
+    expect(JSON.stringify({ attributes: span?.attributes, status: span?.status, events: span?.events })).not.toContain('not-a-number-7731');
+  });
+
+  it('reports callback-style and config-object statements on withConnection(), with their row counts', async () => {
+    const { db, events } = await start();
+    await db.withConnection(async (client) => {
+      await new Promise<void>((resolve, reject) => {
+        client.query('SELECT generate_series(1, 3) AS n', (error: Error | null, result: pg.QueryResult) =>
+          error ? reject(error) : (expect(result.rowCount).toBe(3), resolve()),
+        );
+      });
+      await client.query({ text: 'SELECT $1::int AS n', values: [5] });
+    });
+    expect(events.map((e) => [e.sql, e.rowCount])).toEqual([
+      ['SELECT generate_series(1, 3) AS n', 3],
+      ['SELECT $1::int AS n', 1],
+    ]);
+  });
+
+  it('query() is reported once per call, not a second time by its own lease', async () => {
+    const { db, events } = await start();
+    for (let i = 0; i < 3; i++) await db.query('SELECT $1::int AS n', [i]);
+    expect(events.map((e) => e.fromLease)).toEqual([false, false, false]);
+    expect(db.getQueryStats().find((q) => q.query === 'SELECT $1::int AS n')?.executions).toBe(3);
+  });
+
+  it('stops reporting when the lease ends: the same connection lent to query() next is reported once', async () => {
+    const { db, events } = await start();
+    const lease = await db.getConnection();
+    const client = lease.client;
+    await client.query('SELECT 1');
+    lease.release();
+    // The same connection, now lent to query(), must not report the caller's statements as its own.
+    await db.query('SELECT 2');
+    expect(events.map((e) => e.sql)).toEqual(['SELECT 1', 'SELECT 2']);
+  });
+});
