@@ -40,6 +40,8 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   private attempt = 1;
   private pool: ManagedPool;
   private lease: Lease | undefined;
+  /** True from sending the statement until its first answer. */
+  private awaitingResult = false;
   private readonly startTime = performance.now();
   private readonly context: unknown;
 
@@ -68,17 +70,28 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   }
 
   acquired(error: Error | undefined, lease: Lease | undefined): void {
-    if (error || !lease) return this.failed(error, 'acquire');
+    if (error || !lease) return this.failSafely(error, 'acquire');
     this.lease = lease;
+    this.awaitingResult = true;
     try {
       lease.client.query<R>(this.sql, this.params as unknown[], this.executed);
     } catch (thrown) {
-      this.failed(thrown, 'execute');
+      this.awaitingResult = false;
+      this.failSafely(thrown, 'execute');
     }
   }
 
   private readonly executed = (error: Error | null | undefined, result: pg.QueryResult<R>): void => {
-    if (error) return this.failed(error, 'execute');
+    // pg can answer one statement twice (a parameter that fails to serialize, then the ReadyForQuery
+    // after it): the first answer is the one.
+    if (!this.awaitingResult) return;
+    this.awaitingResult = false;
+    if (error) {
+      // pg calls back on the ErrorResponse, before the ReadyForQuery after it updates the
+      // transaction status that release() checks; a microtask later the rest of the packet is read.
+      queueMicrotask(() => this.failSafely(error, 'execute'));
+      return;
+    }
     // This runs inside pg's socket handler, where a throw would be uncaught: the caller hears it instead.
     try {
       this.lease!.release();
@@ -88,6 +101,15 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
       this.reject(thrown);
     }
   };
+
+  /** failed(), with whatever it throws (a logger, say) going to the caller, not into pg's or a timer's callback. */
+  private failSafely(error: unknown, phase: FailurePhase): void {
+    try {
+      this.failed(error, phase);
+    } catch (thrown) {
+      this.reject(thrown);
+    }
+  }
 
   private failed(error: unknown, phase: FailurePhase): void {
     this.lease?.release(error);
@@ -104,7 +126,13 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     }
     const delayMs = backoffDelay(attempt - 1, routing.retry);
     routing.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
-    setTimeout(() => this.nextAttempt(), delayMs);
+    setTimeout(() => {
+      try {
+        this.nextAttempt();
+      } catch (thrown) {
+        this.reject(thrown);
+      }
+    }, delayMs);
   }
 
   private report(error: unknown, rowCount: number | null): void {
