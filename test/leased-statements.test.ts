@@ -89,6 +89,26 @@ describe('statements on leased clients', () => {
     ]);
   });
 
+  it('a config object carrying its own callback keeps working, and is reported', async () => {
+    const { db, events } = await start();
+    const rows = await db.withConnection(
+      (client) =>
+        new Promise<unknown[]>((resolve, reject) => {
+          const config = { text: 'SELECT $1::int AS n', values: [9], callback: (error: Error | null, result: pg.QueryResult) => (error ? reject(error) : resolve(result.rows)) };
+          (client.query as unknown as (c: typeof config) => void)(config);
+        }),
+    );
+    expect(rows).toEqual([{ n: 9 }]);
+    expect(events.map((e) => [e.sql, e.rowCount])).toEqual([['SELECT $1::int AS n', 1]]);
+  });
+
+  it('a callback argument that is not a function is still refused by pg', async () => {
+    const { db } = await start();
+    await db.withConnection(async (client) => {
+      expect(() => (client.query as unknown as (...a: unknown[]) => unknown)('SELECT 1', [], 'not a function')).toThrow(/callback/);
+    });
+  });
+
   it('query() is reported once per call, not a second time by its own lease', async () => {
     const { db, events } = await start();
     for (let i = 0; i < 3; i++) await db.query('SELECT $1::int AS n', [i]);
