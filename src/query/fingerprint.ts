@@ -842,7 +842,12 @@ export class ShapeCache {
       this.lastCall = this.lastShape = undefined;
       this.generation = parserGeneration;
     }
-    if (call !== undefined && call === this.lastCall) return this.lastShape!;
+    if (call !== undefined && call === this.lastCall) {
+      // Answered twice, forgotten: the memo must not keep the call (and its pool) alive.
+      const shape = this.lastShape!;
+      this.lastCall = this.lastShape = undefined;
+      return shape;
+    }
     const shape = this.lookup(sql);
     this.lastCall = call;
     this.lastShape = shape;
