@@ -63,20 +63,22 @@ export class Lease implements AsyncDisposable, Slotted {
    * broke, when `error` says the connection is gone, when it is still inside a transaction
    * (its state would leak into the next borrower), or when a statement is still awaiting its
    * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
-   * pg (pinned) keeps that statement in `_activeQuery`; `readyForQuery` would not do, as it is
-   * also false for the moment between an error and the ReadyForQuery that follows it.
+   * pg (pinned) says so with `readyForQuery === false`, which also covers the moment between an
+   * error and the ReadyForQuery that follows it when the two arrive in separate reads: there the
+   * transaction status is still the one from before the error, and an aborted transaction must not
+   * reach the next borrower.
    */
   release(error?: unknown): void {
     if (this.released) return;
     this.released = true;
-    const client = this.pgClient as pg.PoolClient & BrokenMarked & { _activeQuery?: unknown };
+    const client = this.pgClient as pg.PoolClient & BrokenMarked & { readyForQuery?: boolean };
     const txStatus = client.getTransactionStatus?.();
     const destroy =
       client[BROKEN] === true ||
       (error !== undefined && isConnectionBroken(error)) ||
       txStatus === 'T' ||
       txStatus === 'E' ||
-      (client._activeQuery !== null && client._activeQuery !== undefined);
+      client.readyForQuery === false;
     if (this.reportsStatements) reportStatementsTo(client, undefined);
     try {
       this.done(destroy || undefined);
