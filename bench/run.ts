@@ -39,6 +39,7 @@ function selected<T>(all: T[], variable: string, nameOf: (item: T) => string): T
 
 const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm);
 const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name);
+const roundsOf = (workload: (typeof ALL_WORKLOADS)[number]): number => ROUNDS * (workload.roundsFactor ?? 1);
 const FULL_RUN = ARMS.length === ALL_ARMS.length && WORKLOADS.length === ALL_WORKLOADS.length;
 
 interface ArmSummary {
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
     for (const name of ARMS) arms.push(await startArm(name, url));
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
     console.log(
-      `per workload: a ${WORKLOAD_WARMUP_MS} ms warm-up per arm, then rounds (${WORKLOADS.map((w) => `${w.name} ${ROUNDS * (w.roundsFactor ?? 1)}`).join(', ')}) ` +
+      `per workload: a ${WORKLOAD_WARMUP_MS} ms warm-up per arm, then rounds (${WORKLOADS.map((w) => `${w.name} ${roundsOf(w)}`).join(', ')}) ` +
         `of ${SLICE_MS} ms slices (each after a ${WARMUP_MS} ms warm-up), ` +
         'arms interleaved in every round, starting arm rotating',
     );
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
     for (const workload of WORKLOADS) {
       // One warm-up slice per arm for the new workload, then short measured slices.
       for (const arm of arms) await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WORKLOAD_WARMUP_MS });
-      const rounds = ROUNDS * (workload.roundsFactor ?? 1);
+      const rounds = roundsOf(workload);
       for (let round = 1; round <= rounds; round++) {
         // The starting arm rotates every round, so no arm always runs first or right after the same one.
         for (let i = 0; i < arms.length; i++) {

@@ -203,6 +203,11 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   }
 
   statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void {
+    this.reportQuery(sql, startTime, context, error, rowCount, 1, true);
+  }
+
+  /** One finished query()/read() call or leased statement, told to the trackers. */
+  reportQuery(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null, attempts: number, fromLease: boolean): void {
     if (this.trackers.size === 0) return;
     this.trackers.queryFinished({
       pool: this,
@@ -212,9 +217,9 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
       error,
       sqlstate: error === undefined ? undefined : sqlstateOf(error),
       rowCount,
-      attempts: 1,
+      attempts,
       context,
-      fromLease: true,
+      fromLease,
     });
   }
 

@@ -26,9 +26,11 @@ export function installStatementReporting(client: pg.Client): void {
   reporting[SINK] = undefined;
   (reporting as { query: QueryFunction }).query = function reportedQuery(this: pg.Client, config, values, callback) {
     const sink = (this as pg.Client & StatementReporting)[SINK];
+    // query()'s own leases (no sink) go straight through: that is the per-query hot path.
+    if (sink === undefined) return query.call(this, config, values, callback);
     const sql = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
     // Submittables (pg.Query, cursors, streams) report their own rows; they pass through untimed.
-    if (sink === undefined || typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
+    if (typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
       return query.call(this, config, values, callback);
     }
     const startTime = performance.now();

@@ -136,19 +136,6 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   }
 
   private report(error: unknown, rowCount: number | null): void {
-    const { trackers } = this.routing;
-    if (trackers.size === 0) return;
-    trackers.queryFinished({
-      pool: this.pool,
-      sql: this.sql,
-      startTime: this.startTime,
-      durationSeconds: (performance.now() - this.startTime) / 1000,
-      error,
-      sqlstate: error === undefined ? undefined : sqlstateOf(error),
-      rowCount,
-      attempts: this.attempt,
-      context: this.context,
-      fromLease: false,
-    });
+    this.pool.reportQuery(this.sql, this.startTime, this.context, error, rowCount, this.attempt, false);
   }
 }
