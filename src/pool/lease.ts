@@ -20,6 +20,40 @@ export interface LeaseOwner extends StatementSink {
   leaseEnded(lease: Lease, closedAtShutdown: boolean): void;
 }
 
+/**
+ * pg's (pinned) client state read here: `readyForQuery` is false from sending a statement until the
+ * server's ReadyForQuery; `_activeQuery` is cleared on the statement's error or at ReadyForQuery.
+ */
+type PgClientState = pg.PoolClient & BrokenMarked & { readyForQuery?: boolean; _activeQuery?: unknown; _queryQueue?: unknown[] };
+
+/** How long a connection whose statement failed may wait for the ReadyForQuery that follows before it is closed. */
+const READY_AFTER_ERROR_WAIT_MS = 1000;
+
+function leftInTransaction(client: PgClientState): boolean {
+  const txStatus = client.getTransactionStatus?.();
+  return txStatus === 'T' || txStatus === 'E';
+}
+
+/** The server answered the last statement with an error; its ReadyForQuery has not been read yet. */
+function awaitingReadyAfterError(client: PgClientState): boolean {
+  return client._activeQuery == null && (client._queryQueue?.length ?? 0) === 0;
+}
+
+function handBackWhenReady(client: PgClientState, done: (destroy?: boolean) => void): void {
+  const settle = (destroy: boolean): void => {
+    clearTimeout(timer);
+    client.connection.removeListener('readyForQuery', onReady);
+    client.removeListener('end', onEnd);
+    done(destroy || undefined);
+  };
+  // pg's own listener was added when the client connected, so it has updated the state before this one runs.
+  const onReady = (): void => settle(client[BROKEN] === true || leftInTransaction(client));
+  const onEnd = (): void => settle(true);
+  const timer = setTimeout(onEnd, READY_AFTER_ERROR_WAIT_MS);
+  client.connection.once('readyForQuery', onReady);
+  client.once('end', onEnd);
+}
+
 let nextLeaseId = 1;
 
 export class Lease implements AsyncDisposable, Slotted {
@@ -63,25 +97,20 @@ export class Lease implements AsyncDisposable, Slotted {
    * broke, when `error` says the connection is gone, when it is still inside a transaction
    * (its state would leak into the next borrower), or when a statement is still awaiting its
    * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
-   * pg (pinned) says so with `readyForQuery === false`, which also covers the moment between an
-   * error and the ReadyForQuery that follows it when the two arrive in separate reads: there the
-   * transaction status is still the one from before the error, and an aborted transaction must not
-   * reach the next borrower.
+   * Right after a statement's error the server's ReadyForQuery may still be on its way (the two can
+   * arrive in separate reads); only it tells whether the error left a transaction aborted, so the
+   * connection goes back when it arrives.
    */
   release(error?: unknown): void {
     if (this.released) return;
     this.released = true;
-    const client = this.pgClient as pg.PoolClient & BrokenMarked & { readyForQuery?: boolean };
-    const txStatus = client.getTransactionStatus?.();
-    const destroy =
-      client[BROKEN] === true ||
-      (error !== undefined && isConnectionBroken(error)) ||
-      txStatus === 'T' ||
-      txStatus === 'E' ||
-      client.readyForQuery === false;
+    const client = this.pgClient as PgClientState;
     if (this.reportsStatements) reportStatementsTo(client, undefined);
     try {
-      this.done(destroy || undefined);
+      if (client[BROKEN] === true || (error !== undefined && isConnectionBroken(error))) this.done(true);
+      else if (client.readyForQuery !== false) this.done(leftInTransaction(client) || undefined);
+      else if (awaitingReadyAfterError(client)) handBackWhenReady(client, this.done);
+      else this.done(true);
     } finally {
       this.owner.leaseEnded(this, false);
     }

@@ -87,8 +87,9 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     if (!this.awaitingResult) return;
     this.awaitingResult = false;
     if (error) {
-      // pg calls back on the ErrorResponse, before the ReadyForQuery after it updates the
-      // transaction status that release() checks; a microtask later the rest of the packet is read.
+      // pg calls back before it has settled the connection's state that release() reads (the
+      // ReadyForQuery in the same packet; marking it ready after a parameter failed to serialize):
+      // a microtask later it has.
       queueMicrotask(() => this.failSafely(error, 'execute'));
       return;
     }

@@ -7,12 +7,63 @@ import net from 'node:net';
  *   accepted (the proxy's kernel completes the handshake) but never answered.
  * - `dropResponses`: the server receives everything, the client receives nothing: a write that
  *   ran but whose answer was lost.
+ * - `splitErrorFromReady`: bytes pass both ways, but a ReadyForQuery that follows an ErrorResponse
+ *   reaches the client `SPLIT_DELAY_MS` later, in a read of its own, as when the two cross the
+ *   network in separate packets. Set it while the connections are idle (it frames from there on);
+ *   a held-back message is dropped if the mode is `blackhole` or `dropResponses` when it is due.
  */
-export type ProxyMode = 'forward' | 'blackhole' | 'dropResponses';
+export type ProxyMode = 'forward' | 'blackhole' | 'dropResponses' | 'splitErrorFromReady';
+
+export const SPLIT_DELAY_MS = 150;
 
 interface Pair {
   client: net.Socket;
   upstream: net.Socket;
+  /** Once a connection has been split, all its server bytes go through here, keeping their order. */
+  delayer?: ReadyAfterErrorDelayer;
+}
+
+const ERROR_RESPONSE = 0x45; // 'E'
+const READY_FOR_QUERY = 0x5a; // 'Z'
+
+/** Frames the server's messages (type byte, int32 length) and holds back a ReadyForQuery that follows an error. */
+class ReadyAfterErrorDelayer {
+  private buffered = Buffer.alloc(0);
+  private previousType = 0;
+  private delivered = Promise.resolve();
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly delivering: () => boolean,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    let start = 0;
+    let offset = 0;
+    while (this.buffered.length - offset >= 5) {
+      const length = 1 + this.buffered.readUInt32BE(offset + 1);
+      if (this.buffered.length - offset < length) break;
+      const type = this.buffered[offset]!;
+      if (type === READY_FOR_QUERY && this.previousType === ERROR_RESPONSE) {
+        this.send(this.buffered.subarray(start, offset));
+        this.delivered = this.delivered.then(() => new Promise((resolve) => setTimeout(resolve, SPLIT_DELAY_MS)));
+        start = offset;
+      }
+      this.previousType = type;
+      offset += length;
+    }
+    this.send(this.buffered.subarray(start, offset));
+    this.buffered = this.buffered.subarray(offset);
+  }
+
+  private send(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    const copy = Buffer.from(bytes);
+    this.delivered = this.delivered.then(() => {
+      if (!this.client.destroyed && this.delivering()) this.client.write(copy);
+    });
+  }
 }
 
 // Enough to find a few statements sent during one test, without growing forever in the soak.
@@ -51,8 +102,10 @@ export class FaultProxy {
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (this.mode !== 'forward') return;
-      client.write(chunk);
+      if (this.mode === 'splitErrorFromReady') pair.delayer ??= new ReadyAfterErrorDelayer(client, () => this.mode === 'forward' || this.mode === 'splitErrorFromReady');
+      else if (this.mode !== 'forward') return;
+      if (pair.delayer) pair.delayer.push(chunk);
+      else client.write(chunk);
     });
     const close = (): void => {
       this.pairs.delete(pair);
