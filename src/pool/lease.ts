@@ -22,9 +22,11 @@ export interface LeaseOwner extends StatementSink {
 
 /**
  * pg's (pinned) client state read here: `readyForQuery` is false from sending a statement until the
- * server's ReadyForQuery; `_activeQuery` is cleared on the statement's error or at ReadyForQuery.
+ * server's ReadyForQuery; `_activeQuery` is cleared on the statement's error or at ReadyForQuery;
+ * `_queryable` turns false on a connection error, `_ending` on end().
  */
-type PgClientState = pg.PoolClient & BrokenMarked & { readyForQuery?: boolean; _activeQuery?: unknown; _queryQueue?: unknown[] };
+type PgClientState = pg.PoolClient &
+  BrokenMarked & { readyForQuery?: boolean; _activeQuery?: unknown; _queryQueue?: unknown[]; _queryable?: boolean; _ending?: boolean };
 
 /** How long a connection whose statement failed may wait for the ReadyForQuery that follows before it is closed. */
 const READY_AFTER_ERROR_WAIT_MS = 1000;
@@ -34,24 +36,42 @@ function leftInTransaction(client: PgClientState): boolean {
   return txStatus === 'T' || txStatus === 'E';
 }
 
-/** The server answered the last statement with an error; its ReadyForQuery has not been read yet. */
-function awaitingReadyAfterError(client: PgClientState): boolean {
+function nothingPending(client: PgClientState): boolean {
   return client._activeQuery == null && (client._queryQueue?.length ?? 0) === 0;
 }
 
-function handBackWhenReady(client: PgClientState, done: (destroy?: boolean) => void): void {
+/** Fit for the next borrower: open, no statement pending, not inside a transaction. */
+function reusable(client: PgClientState): boolean {
+  return (
+    client[BROKEN] !== true &&
+    client._queryable !== false &&
+    client._ending !== true &&
+    client.readyForQuery !== false &&
+    nothingPending(client) &&
+    !leftInTransaction(client)
+  );
+}
+
+/**
+ * The server answered the last statement with an error and its ReadyForQuery has not been read
+ * yet: waits for it (the transaction status it carries decides), at most READY_AFTER_ERROR_WAIT_MS.
+ * A statement sent meanwhile (by someone who kept the client) makes the connection unfit.
+ * Returns a function that stops waiting and closes the connection.
+ */
+function whenReady(client: PgClientState, settled: (destroy: boolean) => void): () => void {
   const settle = (destroy: boolean): void => {
     clearTimeout(timer);
     client.connection.removeListener('readyForQuery', onReady);
     client.removeListener('end', onEnd);
-    done(destroy || undefined);
+    settled(destroy);
   };
   // pg's own listener was added when the client connected, so it has updated the state before this one runs.
-  const onReady = (): void => settle(client[BROKEN] === true || leftInTransaction(client));
+  const onReady = (): void => settle(!reusable(client));
   const onEnd = (): void => settle(true);
   const timer = setTimeout(onEnd, READY_AFTER_ERROR_WAIT_MS);
   client.connection.once('readyForQuery', onReady);
   client.once('end', onEnd);
+  return onEnd;
 }
 
 let nextLeaseId = 1;
@@ -65,6 +85,8 @@ export class Lease implements AsyncDisposable, Slotted {
   readonly borrower: { stack?: string } | undefined;
   leakReported = false;
   private released = false;
+  /** Set while a released connection waits for its ReadyForQuery. */
+  private stopWaiting: (() => void) | undefined;
 
   constructor(
     private readonly owner: LeaseOwner,
@@ -99,25 +121,24 @@ export class Lease implements AsyncDisposable, Slotted {
    * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
    * Right after a statement's error the server's ReadyForQuery may still be on its way (the two can
    * arrive in separate reads); only it tells whether the error left a transaction aborted, so the
-   * connection goes back when it arrives.
+   * connection goes back when it arrives, and the lease ends then.
    */
   release(error?: unknown): void {
     if (this.released) return;
     this.released = true;
     const client = this.pgClient as PgClientState;
     if (this.reportsStatements) reportStatementsTo(client, undefined);
-    try {
-      if (client[BROKEN] === true || (error !== undefined && isConnectionBroken(error))) this.done(true);
-      else if (client.readyForQuery !== false) this.done(leftInTransaction(client) || undefined);
-      else if (awaitingReadyAfterError(client)) handBackWhenReady(client, this.done);
-      else this.done(true);
-    } finally {
-      this.owner.leaseEnded(this, false);
-    }
+    const broken = client[BROKEN] === true || (error !== undefined && isConnectionBroken(error));
+    const awaitingReady =
+      !broken && client.readyForQuery === false && client._queryable !== false && client._ending !== true && nothingPending(client);
+    if (awaitingReady) this.stopWaiting = whenReady(client, (destroy) => this.end(destroy, false));
+    else this.end(broken || !reusable(client), false);
   }
 
   /** Closes the connection whatever its state: for shutdown past its deadline. */
   destroy(): void {
+    // Given back, waiting for its ReadyForQuery: not a leak, just closed.
+    if (this.stopWaiting) return this.stopWaiting();
     this.closeConnection(true);
   }
 
@@ -125,8 +146,13 @@ export class Lease implements AsyncDisposable, Slotted {
     if (this.released) return;
     this.released = true;
     if (this.reportsStatements) reportStatementsTo(this.pgClient, undefined);
+    this.end(true, atShutdown);
+  }
+
+  private end(destroy: boolean, atShutdown: boolean): void {
+    this.stopWaiting = undefined;
     try {
-      this.done(true);
+      this.done(destroy || undefined);
     } finally {
       this.owner.leaseEnded(this, atShutdown);
     }

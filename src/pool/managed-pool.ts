@@ -227,7 +227,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   private sweepLeaks(): void {
     const now = performance.now();
     for (const lease of this.active.snapshot()) {
-      if (now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
+      // A released lease still here is waiting for its ReadyForQuery: given back, not leaked.
+      if (!lease.isReleased && now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
     }
   }
 
@@ -257,16 +258,20 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     const outcome = await Promise.race([this.ending.then(() => 'ended' as const), deadline]);
     clearTimeout(timer);
     if (outcome === 'ended') return 0;
-    // Whatever is still held now was leaked: report it (once) and close it.
-    const stuck = this.active.snapshot();
+    // Whatever is still held now was leaked: report it (once) and close it. A released lease still
+    // here was given back and is waiting for its ReadyForQuery: closed, not counted.
     const now = performance.now();
-    for (const lease of stuck) {
-      this.reportLeak(lease, now);
+    let stuck = 0;
+    for (const lease of this.active.snapshot()) {
+      if (!lease.isReleased) {
+        stuck++;
+        this.reportLeak(lease, now);
+      }
       lease.destroy();
     }
     // pg-pool's end() also waits for connections still being opened, up to their connect timeout;
     // the deadline is spent, so it finishes in the background.
     this.ending.catch(() => undefined);
-    return stuck.length;
+    return stuck;
   }
 }

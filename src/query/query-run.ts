@@ -87,9 +87,8 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     if (!this.awaitingResult) return;
     this.awaitingResult = false;
     if (error) {
-      // pg calls back before it has settled the connection's state that release() reads (the
-      // ReadyForQuery in the same packet; marking it ready after a parameter failed to serialize):
-      // a microtask later it has.
+      // pg calls back on the ErrorResponse, before it reads the ReadyForQuery after it; when the
+      // two came in one packet, a microtask later the connection's state is settled for release().
       queueMicrotask(() => this.failSafely(error, 'execute'));
       return;
     }

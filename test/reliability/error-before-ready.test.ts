@@ -2,7 +2,7 @@
 // error at once, a healthy connection is kept, and an aborted transaction never reaches the next caller.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresManager } from '../../src/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import type { CountingTracker } from './support/counting-tracker.js';
 import { SPLIT_DELAY_MS } from './support/fault-proxy.js';
 import { proxiedManager, type ProxiedManager } from './support/proxied-manager.js';
@@ -87,6 +87,39 @@ describe('an error whose ReadyForQuery arrives in a later read', () => {
     setup.proxy.setMode('forward');
     // Waits for the held connection to be closed (not for the 3 s acquisition timeout), then opens a new one.
     expect(await backendPid()).not.toBe(pid);
+  });
+
+  it('a statement sent on the kept pg client while its connection waits makes the connection unfit: closed, not reused', async () => {
+    const lease = await db.getConnection();
+    const client = lease.client;
+    const leasedPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    lease.release();
+    // Misuse: the pg client kept past release; pg queues this BEGIN and sends it when the ReadyForQuery arrives.
+    const foreign = client.query('BEGIN').catch((e: unknown) => e);
+    expect(await backendPid()).not.toBe(leasedPid);
+    expect(await foreign).toBeInstanceOf(Error);
+  });
+
+  it('a client ended by its borrower is closed at release, without waiting', async () => {
+    const lease = await db.getConnection();
+    const client = lease.client;
+    const running = client.query('SELECT pg_sleep(5)').catch((e: unknown) => e);
+    await client.end().catch(() => undefined);
+    expect(await running).toBeInstanceOf(Error);
+    lease.release();
+    const started = performance.now();
+    await backendPid();
+    expect(performance.now() - started).toBeLessThan(READY_AFTER_ERROR_WAIT_MS);
+  });
+
+  it('close() past its deadline closes a connection still waiting for its ReadyForQuery, and does not call it leaked', async () => {
+    await expect(db.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    setup.proxy.setMode('blackhole');
+    await db.close({ timeoutMs: 100 });
+    // Closed at the deadline, not when the wait would have ended (1 s after the error).
+    expect(await eventually(async () => setup.proxy.openConnections, (open) => open === 0, 600)).toBe(0);
+    expect(tracker.leaks).toEqual([]);
   });
 
   it('a statement that aborted its transaction: the connection is not reused, the next caller is served normally', async () => {
