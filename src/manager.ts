@@ -360,9 +360,7 @@ export class PostgresManager {
         const retryable = (state !== undefined && TRANSACTION_RETRY_STATES.has(state)) || (stage === 'begin' && lost);
         if (!retryable) throw typedLoss(error, this.primary, stage === 'commit' ? 'unknown' : 'rolled back');
         if (attempt > maxRetries || this.closing) throw new RetryExhaustedError(attempt, error);
-        const delayMs = backoffDelay(attempt - 1, this.config.retry);
-        this.trackers.retried({ pool: this.primary, attempt, error, sqlstate: state, delayMs });
-        await sleep(delayMs);
+        await this.backOff(this.primary, attempt, error);
       }
     }
   }
@@ -376,11 +374,16 @@ export class PostgresManager {
       } catch (error) {
         if (classifyError(error, 'acquire') !== 'retry' || this.closing) throw error;
         if (attempt > maxRetries) throw new RetryExhaustedError(attempt, error);
-        const delayMs = backoffDelay(attempt - 1, this.config.retry);
-        this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
-        await sleep(delayMs);
+        await this.backOff(pool, attempt, error);
       }
     }
+  }
+
+  /** Tells the trackers about the retry and waits its backoff delay. */
+  private backOff(pool: ManagedPool, attempt: number, error: unknown): Promise<void> {
+    const delayMs = backoffDelay(attempt - 1, this.config.retry);
+    this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
+    return sleep(delayMs);
   }
 
   /** What only the manager knows for health: how schema initialization went and whether the replica answers. */
