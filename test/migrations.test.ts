@@ -11,7 +11,7 @@ import { defaultMigrationsDir, readMigrationFiles } from '../src/migrations/file
 import { migrationLockKey } from '../src/migrations/lock.js';
 import { runMigrations } from '../src/migrations/runner.js';
 import { getMigrationStatus } from '../src/migrations/status.js';
-import { adminQuery, countConnections, createTestDatabase, uniqueName, type TestDatabase } from './support/db.js';
+import { adminQuery, countConnections, createTestDatabase, eventually, uniqueName, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
 
 const INITIAL_SCHEMA = fileURLToPath(new URL('../migrations/001_initial_schema.sql', import.meta.url));
@@ -188,8 +188,8 @@ describe('runMigrations', () => {
     const strict = createManager(f.database.url, { schemaInit: 'strict', migrationsDir: f.dir, applicationName: appName });
     const error = await catchError(strict);
     expect(error).toMatchObject({ file: '002_broken.sql', sqlstate: '42P01' });
-    expect(await countConnections(appName)).toBe(0);
-    expect(await countConnections(`${appName}-migrate`)).toBe(0);
+    expect(await eventually(() => countConnections(appName), (n) => n === 0)).toBe(0);
+    expect(await eventually(() => countConnections(`${appName}-migrate`), (n) => n === 0)).toBe(0);
     expect(await exists(f, 'partial_table')).toBe(false);
   });
 

@@ -1,7 +1,7 @@
 // Scenario 5: 500 concurrent calls on a pool of 5 with a 1 s acquisition timeout while queries sleep.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
-import { countConnections, createTestDatabase, type TestDatabase } from '../support/db.js';
+import { countConnections, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { CountingTracker } from './support/counting-tracker.js';
 import { trapProcessFaults } from './support/process-trap.js';
@@ -65,6 +65,6 @@ describe('pool exhaustion', () => {
     } finally {
       await db.close();
     }
-    expect(await countConnections(appName)).toBe(0);
+    expect(await eventually(() => countConnections(appName), (n) => n === 0)).toBe(0);
   });
 });

@@ -60,9 +60,10 @@ describe('killed backends', () => {
     const { db, appName } = await createManager(database.url, { maxConnections: 1 });
     try {
       const lease = await db.getConnection();
+      const ended = new Promise((resolve) => lease.client.once('end', resolve));
       expect(await terminateBackends(appName, 'idle')).toBe(1);
-      // pg emits the connection's 'error' events well after the kill; a missing listener would crash here.
-      await sleep(600);
+      // pg emits the connection's 'error' event before its 'end': a missing listener would have crashed by now.
+      await ended;
       await expect(lease.client.query('SELECT 1')).rejects.toThrow(/not queryable/);
       lease.release();
       expect(db.getPoolMetrics().pools.primary.total).toBe(0);

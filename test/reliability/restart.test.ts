@@ -1,5 +1,6 @@
 // Scenario 1: the server stops (fast, then immediate) for 3 s under 20 workers and comes back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { CountingTracker } from './support/counting-tracker.js';
 import { trapProcessFaults } from './support/process-trap.js';
@@ -49,6 +50,8 @@ describe('restart under load', () => {
         expect(resumedAt, 'no success after the server came back').toBeDefined();
         expect(resumedAt! - backAt).toBeLessThan(2000);
 
+        // A connection whose statement failed goes back when its ReadyForQuery arrives, a moment after the caller hears.
+        await eventually(async () => tracker.counts.acquired - tracker.counts.released, (held) => held === 0, 2000);
         const pool = db.getPoolMetrics().pools.primary;
         expect(pool).toMatchObject({ used: 0, waiting: 0 });
         expect(tracker.counts.acquired).toBe(tracker.counts.released);
@@ -61,7 +64,7 @@ describe('restart under load', () => {
         await workload.stop();
         await db.close({ timeoutMs: 2000 });
       }
-      expect(await server.countConnections(appName)).toBe(0);
+      expect(await eventually(() => server.countConnections(appName), (n) => n === 0)).toBe(0);
     },
     40_000,
   );
