@@ -250,7 +250,13 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
   });
 
   it('raises PgPoolSaturated (pending or firing) while every connection of the pool is held', async () => {
-    held.push(...(await Promise.all(Array.from({ length: POOL_SIZE }, () => db.getConnection()))));
+    // The traffic loops queue for the same connections. Each lease is kept as it arrives, so
+    // afterAll releases every one taken even if another acquisition fails.
+    await Promise.all(
+      Array.from({ length: POOL_SIZE }, async () => {
+        held.push(await db.getConnection({ timeoutMs: 10_000 }));
+      }),
+    );
     const alert = await waitFor('PgPoolSaturated to become pending or firing', async () => alertState(await alerts(), 'PgPoolSaturated'), 20_000);
     expect(['pending', 'firing']).toContain(alert.state);
     const utilization = await instant(`pg_manager:db_client_connection_utilization:ratio{job="${JOB}"}`);

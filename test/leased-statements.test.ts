@@ -50,8 +50,9 @@ describe('statements on leased clients', () => {
     });
     expect(events.map((e) => e.sql)).toEqual(['BEGIN', "SELECT pg_sleep(0.15), 'secret-literal' AS label", 'COMMIT']);
     const slow = db.getSlowQueries();
-    expect(slow.map((q) => q.query)).toEqual(['SELECT pg_sleep($1), $2 AS label']);
-    expect(slow[0]!.maxMs).toBeGreaterThanOrEqual(140);
+    // BEGIN or COMMIT on a loaded machine may pass the threshold too, so the list is not checked whole.
+    expect(slow.find((q) => q.query === 'SELECT pg_sleep($1), $2 AS label')?.maxMs).toBeGreaterThanOrEqual(140);
+    expect(JSON.stringify(slow)).not.toContain('secret-literal');
     const counted = db.getQueryStats().map((q) => q.query);
     expect(counted).toEqual(expect.arrayContaining(['BEGIN', 'COMMIT']));
     expect(JSON.stringify(telemetry.packageSpans().map((s) => s.attributes))).not.toContain('secret-literal');

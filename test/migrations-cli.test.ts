@@ -32,7 +32,8 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRe
   });
 }
 
-describe('otel-pg-manager migrate | status', () => {
+// Each test starts one to four cold `node --import tsx` processes; on a loaded machine that can outlast the default 30 s.
+describe('otel-pg-manager migrate | status', { timeout: 120_000 }, () => {
   let database: TestDatabase;
   let dir: string;
   const first = 'CREATE TABLE cli_first (id int);\n';

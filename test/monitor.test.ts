@@ -1,6 +1,6 @@
 // The monitor against the real server: query statistics by fingerprint, slow-query warnings, bounded memory, history, fault isolation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HISTORY_SIZE } from '../src/telemetry/monitor.js';
+import { HISTORY_SIZE, type PoolSnapshot } from '../src/telemetry/monitor.js';
 import { ShapeCache, type QueryShape } from '../src/query/fingerprint.js';
 import type { PoolTracker } from '../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
@@ -73,20 +73,25 @@ describe('query statistics', () => {
 
 describe('slow queries', () => {
   it('counts every slow execution but warns once per fingerprint per interval', async () => {
+    // Every sleep is well clear of the threshold, and the interval well past the whole first round.
+    const warningIntervalMs = 3000;
     const { db, logger } = await createManager(database.url, {
       monitoringEnabled: true,
-      slowQueryThresholdMs: 30,
-      monitor: { slowQueryWarningIntervalMs: 400 },
+      slowQueryThresholdMs: 100,
+      monitor: { slowQueryWarningIntervalMs: warningIntervalMs },
     });
     try {
       const secret = 'p4ssw0rd-value';
-      for (let i = 0; i < 5; i++) await db.query('SELECT pg_sleep(0.04), $1::text AS v', [secret]);
-      await db.query("SELECT pg_sleep(0.06), 'inline literal' AS w");
+      await db.query('SELECT pg_sleep(0.12), $1::text AS v', [secret]);
+      // The first warning's time is no later than this.
+      const firstWarned = performance.now();
+      for (let i = 0; i < 4; i++) await db.query('SELECT pg_sleep(0.12), $1::text AS v', [secret]);
+      await db.query("SELECT pg_sleep(0.3), 'inline literal' AS w");
       await db.query('SELECT 1');
 
       const slowLines = (): string[] => logger.lines.filter((l) => l.includes('slow query'));
       expect(slowLines()).toHaveLength(2);
-      expect(slowLines()[0]).toMatch(/^otel-pg-manager: slow query on pool "primary": \d+ ms \(threshold 30 ms\) \[[0-9a-f]{16}\] SELECT pg_sleep\(\$1\), \$2::text AS v$/);
+      expect(slowLines()[0]).toMatch(/^otel-pg-manager: slow query on pool "primary": \d+ ms \(threshold 100 ms\) \[[0-9a-f]{16}\] SELECT pg_sleep\(\$1\), \$2::text AS v$/);
 
       const slow = db.getSlowQueries(10);
       expect(slow.map((s) => [s.query, s.slowExecutions, s.executions])).toEqual([
@@ -97,8 +102,8 @@ describe('slow queries', () => {
       expect(db.getSlowQueries(1)).toHaveLength(1);
 
       // After the interval, the next slow execution warns again and says how many went unlogged.
-      await sleep(450);
-      await db.query('SELECT pg_sleep(0.04), $1::text AS v', [secret]);
+      await sleep(warningIntervalMs - (performance.now() - firstWarned) + 50);
+      await db.query('SELECT pg_sleep(0.12), $1::text AS v', [secret]);
       expect(slowLines()).toHaveLength(3);
       expect(slowLines()[2]).toContain('4 more slow executions since the last warning');
 
@@ -134,12 +139,16 @@ describe('history', () => {
     const { db } = await createManager(database.url, { monitoringEnabled: true, slowQueryThresholdMs: 20, monitor: { snapshotIntervalMs: 200 } });
     try {
       await db.query('SELECT pg_sleep(0.03)');
-      const [snapshot] = await eventually(async () => db.getPoolMetrics().history.primary ?? [], (h) => h.length >= 1, 3000);
+      const history = async (): Promise<PoolSnapshot[]> => db.getPoolMetrics().history.primary ?? [];
+      // The timer starts before the warm-up connection, so a snapshot may come before the query.
+      const withSlow = await eventually(history, (h) => h.some((s) => s.slowQueries > 0), 3000);
+      const at = withSlow.findIndex((s) => s.slowQueries > 0);
+      const snapshot = withSlow[at];
       expect(snapshot).toMatchObject({ slowQueries: 1 });
       expect(snapshot!.avgAcquisitionMs).toBeGreaterThanOrEqual(0);
       expect(snapshot!.maxAcquisitionMs).toBeGreaterThanOrEqual(snapshot!.avgAcquisitionMs);
-      const [, next] = await eventually(async () => db.getPoolMetrics().history.primary ?? [], (h) => h.length >= 2, 3000);
-      expect(next).toMatchObject({ slowQueries: 0, avgAcquisitionMs: 0, maxAcquisitionMs: 0 });
+      const later = await eventually(history, (h) => h.length > at + 1, 3000);
+      expect(later[at + 1]).toMatchObject({ slowQueries: 0, avgAcquisitionMs: 0, maxAcquisitionMs: 0 });
     } finally {
       await db.close();
     }
@@ -165,7 +174,8 @@ describe('getPoolMetrics()', () => {
 
 describe('isolation', () => {
   it('a tracker that throws on every call leaves every query working, and is disabled with one warning', async () => {
-    const { db, logger } = await createManager(database.url, { monitoringEnabled: true, leakDetectionThresholdMs: 50 });
+    // Well above what any other lease here is held for, so only the one held on purpose counts.
+    const { db, logger } = await createManager(database.url, { monitoringEnabled: true, leakDetectionThresholdMs: 300 });
     try {
       const boom = (): never => {
         throw new Error('tracker exploded');
@@ -190,7 +200,7 @@ describe('isolation', () => {
       expect((await db.read('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
       expect(await db.transaction(async (client) => (await client.query('SELECT 3 AS three')).rows)).toEqual([{ three: 3 }]);
       const lease = await db.getConnection();
-      await sleep(120);
+      await eventually(async () => db.getPoolMetrics().leaks.detected, (n) => n > 0, 5000);
       lease.release();
       expect(await db.withConnection(async (client) => (await client.query('SELECT 4 AS four')).rows)).toEqual([{ four: 4 }]);
 
