@@ -52,11 +52,15 @@ function reusable(client: PgClientState): boolean {
   );
 }
 
+/** The server answered the last statement with an error; the ReadyForQuery after it is not read yet. */
+function awaitingReadyAfterError(client: PgClientState): boolean {
+  return client.readyForQuery === false && client._queryable !== false && client._ending !== true && nothingPending(client);
+}
+
 /**
- * The server answered the last statement with an error and its ReadyForQuery has not been read
- * yet: waits for it (the transaction status it carries decides), at most READY_AFTER_ERROR_WAIT_MS.
- * A statement sent meanwhile (by someone who kept the client) makes the connection unfit.
- * Returns a function that stops waiting and closes the connection.
+ * Waits for the ReadyForQuery after a statement's error (the transaction status it carries decides),
+ * at most READY_AFTER_ERROR_WAIT_MS. A statement sent meanwhile (by someone who kept the client)
+ * makes the connection unfit. Returns a function that stops waiting and closes the connection.
  */
 function whenReady(client: PgClientState, settled: (destroy: boolean) => void): () => void {
   const settle = (destroy: boolean): void => {
@@ -128,11 +132,9 @@ export class Lease implements AsyncDisposable, Slotted {
     this.released = true;
     const client = this.pgClient as PgClientState;
     if (this.reportsStatements) reportStatementsTo(client, undefined);
-    const broken = client[BROKEN] === true || (error !== undefined && isConnectionBroken(error));
-    const awaitingReady =
-      !broken && client.readyForQuery === false && client._queryable !== false && client._ending !== true && nothingPending(client);
-    if (awaitingReady) this.stopWaiting = whenReady(client, (destroy) => this.end(destroy, false));
-    else this.end(broken || !reusable(client), false);
+    if (client[BROKEN] === true || (error !== undefined && isConnectionBroken(error))) this.end(true, false);
+    else if (awaitingReadyAfterError(client)) this.stopWaiting = whenReady(client, (destroy) => this.end(destroy, false));
+    else this.end(!reusable(client), false);
   }
 
   /** Closes the connection whatever its state: for shutdown past its deadline. */
