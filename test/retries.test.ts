@@ -48,6 +48,8 @@ describe('retry classification', () => {
     ['execute', { code: '23505' }, 'fail'],
     ['execute', { code: '22P02' }, 'fail'],
     ['execute', { code: 'ECONNRESET' }, 'retry-if-idempotent'],
+    // Five letters like a SQLSTATE, but Node's: a write to a closed socket.
+    ['execute', { code: 'EPIPE' }, 'retry-if-idempotent'],
   ] as const)('%s %j -> %s', (phase, fields, decision) => {
     expect(classifyError(Object.assign(new Error('x'), fields), phase)).toBe(decision);
   });

@@ -12,9 +12,10 @@ export type RetryDecision = 'retry' | 'retry-if-idempotent' | 'fail';
 /** Where the call was when it failed: acquiring a connection, or running the statement. */
 export type FailurePhase = 'acquire' | 'execute';
 
+/** No SQLSTATE class starts with E, so Node's five-letter socket codes (EPIPE, EPERM) are not taken for one. */
 export function sqlstateOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) ? code : undefined;
 }
 
 function nodeCodeOf(error: unknown): string | undefined {
