@@ -44,6 +44,7 @@ function recordQueries(fan: Fanout, count: number, sqlFor: (i: number) => string
       attempts: 1,
       context,
       fromLease: false,
+      executionSeconds: 0.0003,
     };
     fan.queryFinished(event);
     fan.released(pool, 0.0003);

@@ -53,6 +53,7 @@ function drive(tracker: ReturnType<typeof createOtelTracker>): void {
       attempts: 1,
       context: undefined,
       fromLease: false,
+      executionSeconds: v / 1000,
     });
     tracker.released?.(pool, v);
   }

@@ -203,17 +203,31 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   }
 
   statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void {
-    this.reportQuery(sql, startTime, context, error, rowCount, 1, true);
+    this.reportQuery(sql, startTime, startTime, context, error, rowCount, 1, true);
   }
 
-  /** One finished query()/read() call or leased statement, told to the trackers. */
-  reportQuery(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null, attempts: number, fromLease: boolean): void {
+  /**
+   * One finished query()/read() call or leased statement, told to the trackers. `executionStart`:
+   * when the last attempt had its connection (undefined when none was had).
+   */
+  reportQuery(
+    sql: string,
+    startTime: number,
+    executionStart: number | undefined,
+    context: unknown,
+    error: unknown,
+    rowCount: number | null,
+    attempts: number,
+    fromLease: boolean,
+  ): void {
     if (this.trackers.size === 0) return;
+    const now = performance.now();
     this.trackers.queryFinished({
       pool: this,
       sql,
       startTime,
-      durationSeconds: (performance.now() - startTime) / 1000,
+      durationSeconds: (now - startTime) / 1000,
+      executionSeconds: executionStart === undefined ? undefined : (now - executionStart) / 1000,
       error,
       sqlstate: error === undefined ? undefined : sqlstateOf(error),
       rowCount,

@@ -136,6 +136,6 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   }
 
   private report(error: unknown, rowCount: number | null): void {
-    this.pool.reportQuery(this.sql, this.startTime, this.context, error, rowCount, this.attempt, false);
+    this.pool.reportQuery(this.sql, this.startTime, this.lease?.acquiredAt, this.context, error, rowCount, this.attempt, false);
   }
 }

@@ -294,7 +294,8 @@ export class ConnectionMonitor implements PoolTracker {
       const stats = this.queries.statsFor(this.shapes.shape(event.sql, event));
       stats.record(ms, event.rowCount, at);
       if (event.error !== undefined) stats.recordError(event.sqlstate ?? errorCode(event.error));
-      if (ms >= this.slowMs) this.slowQuery(stats, event.pool, ms, at);
+      const executionMs = event.executionSeconds === undefined ? undefined : event.executionSeconds * 1000;
+      if (executionMs !== undefined && executionMs >= this.slowMs) this.slowQuery(stats, event.pool, executionMs, at);
     } catch (error) {
       this.fail('queryFinished', error);
     }

@@ -427,7 +427,7 @@ class OtelTracker implements PoolTracker {
     const errorType = event.error === undefined ? undefined : errorTypeOf(event.error, event.sqlstate);
     const operation = errorType === undefined ? series.operation(shape) : series.failedOperation(shape, errorType, event.sqlstate);
     operation.duration.record(event.durationSeconds);
-    const slow = event.durationSeconds >= this.slowQueryThresholdSeconds;
+    const slow = event.executionSeconds !== undefined && event.executionSeconds >= this.slowQueryThresholdSeconds;
     if (slow) this.slowQueries.add(1, operation.attributes);
     // A fast, successful, first-time call gets no span: that is nearly every call, and the histogram covers it.
     if (

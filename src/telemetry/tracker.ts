@@ -30,6 +30,12 @@ export interface QueryEvent {
   readonly startTime: number;
   /** Seconds for the whole logical call, retries and backoff included. */
   readonly durationSeconds: number;
+  /**
+   * Seconds of the last attempt from the moment it had its connection: the statement's own time,
+   * without waiting for a connection or retrying. Undefined when no statement was sent (no
+   * connection could be had). Slowness is judged on this: a saturated pool is not a slow query.
+   */
+  readonly executionSeconds: number | undefined;
   readonly error: unknown;
   /** SQLSTATE of the error, when the server gave one. */
   readonly sqlstate: string | undefined;
