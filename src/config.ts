@@ -130,6 +130,13 @@ function toNumber(raw: Raw, fallback: number, rules: { integer?: boolean; min?: 
   return n;
 }
 
+/** Seconds to whole milliseconds, at least 1: a value that rounds to 0 ms would mean "no time at all". */
+function toMilliseconds(raw: Raw, fallbackSeconds: number): number {
+  const ms = Math.round(toNumber(raw, fallbackSeconds, { positive: true, max: MAX_TIMER_MS / 1000 }) * 1000);
+  if (ms < 1) throw new ConfigError(raw?.field ?? '', 'must be at least 0.001 (1 ms)');
+  return ms;
+}
+
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 
@@ -182,7 +189,10 @@ export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget 
   try {
     url = new URL(value.trim());
   } catch {
-    throw new ConfigError(field, 'is not a valid URL (expected postgresql://user:password@host:5432/database)');
+    throw new ConfigError(
+      field,
+      'is not a valid URL (expected postgresql://user:password@host:5432/database; percent-encode "#", "/", "?" and "@" in the password as %23, %2F, %3F, %40)',
+    );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigError(field, `must use the postgresql:// scheme, not ${url.protocol.slice(0, 20)}//`);
@@ -194,10 +204,17 @@ export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget 
       throw new ConfigError(field, `has a badly percent-encoded ${what}`);
     }
   };
+  // Whatever follows a "#" would be dropped without a word.
+  if (url.hash) throw new ConfigError(field, 'has a "#" fragment, which a database URL does not use; percent-encode a "#" that belongs to a value as %23');
   const params = url.searchParams;
+  for (const key of new Set(params.keys())) {
+    // libpq takes the last of a repeated key, URLSearchParams the first: refuse rather than pick one.
+    if (params.getAll(key).length > 1) throw new ConfigError(field, `repeats the query parameter "${key.slice(0, 40)}"`);
+  }
   const host = decode(params.get('host') ?? url.hostname, 'host').replace(/^\[(.*)\]$/, '$1');
   if (!host) throw new ConfigError(field, 'has no host');
   const port = url.port ? Number(url.port) : 5432;
+  if (port === 0) throw new ConfigError(field, 'has port 0; use a port from 1 to 65535');
   const database = decode(url.pathname.replace(/^\//, ''), 'database name');
   if (!database) throw new ConfigError(field, 'has no database name (the path after the host)');
   if (database.includes('/')) throw new ConfigError(field, 'has a database name containing "/"');
@@ -251,6 +268,11 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
   });
   const retry = options.retry ?? {};
   const poolNames = options.poolNames ?? {};
+  const primaryName = toName(pick(poolNames.primary, 'poolNames.primary', env, undefined), 'primary');
+  const replicaName = toName(pick(poolNames.replica, 'poolNames.replica', env, undefined), 'replica');
+  if (primaryName === replicaName) {
+    throw new ConfigError('poolNames.replica', 'must differ from poolNames.primary: the two pools would share one set of metrics');
+  }
 
   return Object.freeze({
     primary,
@@ -259,9 +281,7 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
     maxConnections,
     monitoringEnabled: toBoolean(pick(options.monitoringEnabled, 'monitoringEnabled', env, 'MONITORING_ENABLED'), true),
     slowQueryThresholdMs: toNumber(pick(options.slowQueryThresholdMs, 'slowQueryThresholdMs', env, 'SLOW_QUERY_THRESHOLD_MS'), 1000, {}),
-    connectionTimeoutMs: Math.round(
-      toNumber(pick(options.connectionTimeoutSeconds, 'connectionTimeoutSeconds', env, 'CONNECTION_TIMEOUT_SECONDS'), 30, { positive: true, max: MAX_TIMER_MS / 1000 }) * 1000,
-    ),
+    connectionTimeoutMs: toMilliseconds(pick(options.connectionTimeoutSeconds, 'connectionTimeoutSeconds', env, 'CONNECTION_TIMEOUT_SECONDS'), 30),
     statementTimeoutMs,
     queryTimeoutMs: toNumber(
       pick(options.queryTimeoutMs, 'queryTimeoutMs', env, 'DB_QUERY_TIMEOUT_MS'),
@@ -275,10 +295,7 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
       { integer: true },
     ),
     applicationName: toName(pick(options.applicationName, 'applicationName', env, undefined), 'otel-pg-manager'),
-    poolNames: Object.freeze({
-      primary: toName(pick(poolNames.primary, 'poolNames.primary', env, undefined), 'primary'),
-      replica: toName(pick(poolNames.replica, 'poolNames.replica', env, undefined), 'replica'),
-    }),
+    poolNames: Object.freeze({ primary: primaryName, replica: replicaName }),
     retry: Object.freeze({
       maxRetries: toNumber(pick(retry.maxRetries, 'retry.maxRetries', env, undefined), 3, { integer: true }),
       baseDelayMs: toNumber(pick(retry.baseDelayMs, 'retry.baseDelayMs', env, undefined), 100, { max: MAX_TIMER_MS }),

@@ -72,6 +72,10 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'postgresql://u:p@h/' }, 'DATABASE_URL', /no database name/],
     [{ DATABASE_URL: 'postgresql://h/db' }, 'DATABASE_URL', /no user name/],
     [{ DATABASE_URL: 'postgresql://u:p@h/db?sslmode=maybe' }, 'DATABASE_URL', /unknown sslmode/],
+    [{ DATABASE_URL: 'postgresql://u:p@h/db?sslmode=disable&sslmode=verify-full' }, 'DATABASE_URL', /repeats the query parameter "sslmode"/],
+    [{ DATABASE_URL: 'postgresql://u:p@h/db#section' }, 'DATABASE_URL', /"#" fragment/],
+    [{ DATABASE_URL: 'postgresql://u:p#w@h/db' }, 'DATABASE_URL', /not a valid URL .*percent-encode "#"/],
+    [{ DATABASE_URL: 'postgresql://u:p@h:0/db' }, 'DATABASE_URL', /port 0/],
     [{ DATABASE_URL: URL_OK, READ_REPLICA_URL: 'nope' }, 'READ_REPLICA_URL', /not a valid URL/],
     [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: 'ten' }, 'DB_MAX_CONNECTIONS', /must be a number/],
     [{ DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '-4' }, 'DB_MAX_CONNECTIONS', /must not be negative/],
@@ -83,6 +87,7 @@ describe('configuration', () => {
     [{ DATABASE_URL: URL_OK, SLOW_QUERY_THRESHOLD_MS: 'fast' }, 'SLOW_QUERY_THRESHOLD_MS', /must be a number/],
     [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '0' }, 'CONNECTION_TIMEOUT_SECONDS', /greater than 0/],
     [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '-1' }, 'CONNECTION_TIMEOUT_SECONDS', /must not be negative/],
+    [{ DATABASE_URL: URL_OK, CONNECTION_TIMEOUT_SECONDS: '0.0004' }, 'CONNECTION_TIMEOUT_SECONDS', /at least 0.001 \(1 ms\)/],
     [{ DATABASE_URL: URL_OK, DB_SCHEMA_INIT: 'sometimes' }, 'DB_SCHEMA_INIT', /log, strict, off/],
     [{ DATABASE_URL: URL_OK, DB_STATEMENT_TIMEOUT_MS: '1.5' }, 'DB_STATEMENT_TIMEOUT_MS', /whole number/],
   ])('rejects %j naming %s', (env, field, problem) => {
@@ -91,6 +96,12 @@ describe('configuration', () => {
     expect(error.message).toContain(field);
     expect(error.message).toMatch(problem);
     expect(error.code).toBe('CONFIG_INVALID');
+  });
+
+  it('refuses two pools with one name: their metrics would merge', () => {
+    const error = configError(() => resolveConfig({ databaseUrl: URL_OK, poolNames: { primary: 'db', replica: 'db' }, env: {} }));
+    expect(error.field).toBe('poolNames.replica');
+    expect(error.message).toMatch(/must differ from poolNames.primary/);
   });
 
   it('names the option, not the variable, when the bad value came from an option', () => {
@@ -106,6 +117,9 @@ describe('configuration', () => {
       `postgresql://u:${secret}@h/db?password=${secret}`,
       `mysql://u:${secret}@h/db`,
       `postgresql://u:${secret}@h:99999/db`,
+      `postgresql://u:${secret}#x@h/db`,
+      `postgresql://u:${secret}@h/db#${secret}`,
+      `postgresql://u:${secret}@h/db?sslmode=disable&sslmode=require`,
     ];
     for (const url of bad) {
       const error = configError(() => resolveConfig({ databaseUrl: url, env: {} }));
