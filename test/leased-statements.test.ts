@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type pg from 'pg';
 import type { PostgresManager, PoolTracker, QueryEvent } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
+import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
 import { createTelemetry, type Telemetry } from './support/otel.js';
 
@@ -24,6 +24,28 @@ afterEach(async () => {
   manager = undefined;
   await telemetry?.shutdown();
 });
+
+/**
+ * The unhandled rejections raised while `run` and the statements it starts settle. Vitest's own
+ * listeners are set aside meanwhile: for this test an unhandled rejection is the expected outcome.
+ */
+async function unhandledRejectionsDuring(run: () => void): Promise<unknown[]> {
+  const vitestListeners = process.listeners('unhandledRejection');
+  process.removeAllListeners('unhandledRejection');
+  const seen: unknown[] = [];
+  const record = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    run();
+    await eventually(async () => seen.length, (n) => n > 0, 2000);
+    // Long enough for a second report, if there were one.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  } finally {
+    process.off('unhandledRejection', record);
+    for (const listener of vitestListeners) process.on('unhandledRejection', listener);
+  }
+  return seen;
+}
 
 /** A manager with the monitor, the OpenTelemetry tracker and a recording tracker of its own. */
 async function start(): Promise<{ db: PostgresManager; events: QueryEvent[] }> {
@@ -101,6 +123,48 @@ describe('statements on leased clients', () => {
     );
     expect(rows).toEqual([{ n: 9 }]);
     expect(events.map((e) => [e.sql, e.rowCount])).toEqual([['SELECT $1::int AS n', 1]]);
+  });
+
+  it('a config object of a class (text behind a getter) reaches pg whole, and is reported', async () => {
+    const { db, events } = await start();
+    class Lookup {
+      constructor(private readonly id: number) {}
+      get text(): string {
+        return 'SELECT $1::int AS n';
+      }
+      get values(): number[] {
+        return [this.id];
+      }
+    }
+    const rows = await db.withConnection(
+      (client) =>
+        new Promise<unknown[]>((resolve, reject) => {
+          const config = Object.assign(new Lookup(4), { callback: (error: Error | null, result: pg.QueryResult) => (error ? reject(error) : resolve(result.rows)) });
+          (client.query as unknown as (c: typeof config) => void)(config);
+        }),
+    );
+    expect(rows).toEqual([{ n: 4 }]);
+    expect(events.map((e) => e.sql)).toEqual(['SELECT $1::int AS n']);
+  });
+
+  it('a null callback is a promise call, as in pg, and is reported', async () => {
+    const { db, events } = await start();
+    const result = await db.withConnection(
+      (client) => (client.query as unknown as (...a: unknown[]) => Promise<pg.QueryResult>)('SELECT 7 AS n', [], null),
+    );
+    expect(result.rows).toEqual([{ n: 7 }]);
+    expect(events.map((e) => e.sql)).toEqual(['SELECT 7 AS n']);
+  });
+
+  it('a failed statement nobody awaits is still an unhandled rejection, as with pg alone', async () => {
+    const { db } = await start();
+    const lease = await db.getConnection();
+    const seen = await unhandledRejectionsDuring(() => {
+      void lease.client.query('SELECT 1/0');
+    });
+    lease.release();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ code: '22012' });
   });
 
   it('a callback argument that is not a function is still refused by pg', async () => {

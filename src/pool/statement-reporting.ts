@@ -43,19 +43,23 @@ export function installStatementReporting(client: pg.Client): void {
     };
     if (typeof values === 'function') return query.call(this, config, reported(values as QueryCallback));
     if (typeof callback === 'function') return query.call(this, config, values, reported(callback as QueryCallback));
-    // Anything else as a callback is pg's to reject, untimed.
-    if (callback !== undefined) return query.call(this, config, values, callback);
+    // Anything else as a callback (null aside, which pg ignores) is pg's to reject, untimed.
+    if (callback != null) return query.call(this, config, values, callback);
     const configCallback = typeof config === 'object' ? (config as { callback?: unknown }).callback : undefined;
-    if (typeof configCallback === 'function') {
-      return query.call(this, { ...(config as object), callback: reported(configCallback as QueryCallback) }, values);
-    }
-    const pending = query.call(this, config, values) as Promise<pg.QueryResult> | undefined;
-    // The caller keeps the original promise and its rejection; this only observes it.
-    pending?.then(
-      (result) => finished(undefined, result),
-      (error: unknown) => finished(error, undefined),
+    // pg copies the config (prototype and getters included) and lets a callback argument replace its own.
+    if (typeof configCallback === 'function') return query.call(this, config, values, reported(configCallback as QueryCallback));
+    const pending = query.call(this, config, values) as Promise<pg.QueryResult>;
+    // The caller gets a promise that rejects like pg's, so one nobody handles is still reported as unhandled.
+    return pending.then(
+      (result) => {
+        finished(undefined, result);
+        return result;
+      },
+      (error: unknown) => {
+        finished(error, undefined);
+        throw error;
+      },
     );
-    return pending;
   };
 }
 
