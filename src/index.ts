@@ -40,6 +40,7 @@ export type {
 } from './telemetry/tracker.js';
 export { runMigrations } from './migrations/runner.js';
 export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
+export type { MigrationTimeouts } from './migrations/options.js';
 export { getMigrationStatus } from './migrations/status.js';
 export type { MigrationStatus, MigrationStatusOptions, AppliedMigration, PendingMigration } from './migrations/status.js';
 export { defaultMigrationsDir } from './migrations/files.js';

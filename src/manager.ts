@@ -11,6 +11,7 @@ import {
 import type { Lease } from './pool/lease.js';
 import { Borrower } from './pool/borrower.js';
 import { ManagedPool } from './pool/managed-pool.js';
+import { checkMigrationTimeouts, type MigrationTimeouts } from './migrations/options.js';
 import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf } from './query/retry.js';
 import { QueryRun, typedLoss, type QueryRouting } from './query/query-run.js';
@@ -87,6 +88,8 @@ export interface CreateOptions extends ManagerOptions {
   telemetry?: TelemetryOptions;
   /** Snapshot interval, tracked-query bound and health thresholds of the in-process monitor. */
   monitor?: MonitorSettings;
+  /** Timeouts of the start-up migrations; DB_STATEMENT_TIMEOUT_MS and the pools' settings do not apply to them. */
+  migrations?: MigrationTimeouts;
 }
 
 // Checked at run time: the level is spliced into BEGIN, and JavaScript callers bypass the type.
@@ -106,15 +109,17 @@ export class PostgresManager {
   private readonly replica: ManagedPool | undefined;
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
+  private readonly migrationTimeouts: MigrationTimeouts;
   private monitor: ConnectionMonitor | undefined;
   private replicaDownUntil = 0;
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
   private readonly routing: QueryRouting;
 
-  private constructor(config: ManagerConfig, logger: Logger) {
+  private constructor(config: ManagerConfig, logger: Logger, migrationTimeouts: MigrationTimeouts) {
     this.config = config;
     this.logger = logger;
+    this.migrationTimeouts = migrationTimeouts;
     this.trackers = new TrackerFanout(logger);
     const common = {
       min: config.minConnections,
@@ -143,8 +148,10 @@ export class PostgresManager {
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
-    const { logger, telemetry, monitor, ...managerOptions } = options;
-    const manager = new PostgresManager(resolveConfig(managerOptions), logger ?? consoleLogger);
+    const { logger, telemetry, monitor, migrations, ...managerOptions } = options;
+    const config = resolveConfig(managerOptions);
+    const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
+    const manager = new PostgresManager(config, logger ?? consoleLogger, migrationTimeouts);
     try {
       if (manager.config.monitoringEnabled) {
         // The benchmark's cache-miss workload showed the parser costing twice the scanner per new text,
@@ -180,6 +187,7 @@ export class PostgresManager {
         dir: this.config.migrationsDir,
         applicationName: `${this.config.applicationName}-migrate`,
         logger: this.logger,
+        ...this.migrationTimeouts,
       });
       this.schema = { state: 'applied', applied: result.applied };
     } catch (error) {

@@ -115,6 +115,27 @@ describe('otel-pg-manager migrate | status', { timeout: 120_000 }, () => {
     }
   });
 
+  it('--statement-timeout-ms reaches the runner, and its timeout error names the flag; a bad value exits 2', async () => {
+    writeFileSync(join(dir, '003_slow.sql'), 'SELECT pg_sleep(5);\n');
+    try {
+      const slow = await runCli(['migrate', '--url', database.url, '--dir', dir, '--statement-timeout-ms', '200']);
+      expect(slow.code).toBe(1);
+      expect(slow.stderr).toContain('Migration 003_slow.sql (SQLSTATE 57014');
+      expect(slow.stderr).toContain('migration statement_timeout (200 ms)');
+      expect(slow.stderr).toContain('--statement-timeout-ms of otel-pg-manager migrate');
+    } finally {
+      rmSync(join(dir, '003_slow.sql'));
+    }
+
+    const bad = await runCli(['migrate', '--url', database.url, '--lock-timeout-ms', '10s']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Invalid configuration for --lock-timeout-ms: must be a whole number of milliseconds');
+
+    const onStatus = await runCli(['status', '--url', database.url, '--lock-wait-timeout-ms', '1000']);
+    expect(onStatus.code).toBe(2);
+    expect(onStatus.stderr).toContain('--lock-wait-timeout-ms applies to migrate only');
+  });
+
   it('a malformed URL, a missing URL, an unknown command or option exit 2 with a clear message', async () => {
     const malformed = await runCli(['migrate', '--url', 'not a url']);
     expect(malformed.code).toBe(2);

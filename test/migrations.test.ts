@@ -1,14 +1,15 @@
 // The migration runner against the real server: order, history, failures, checksums, the lock and its timeouts.
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MigrationError, parseDatabaseUrl, type DatabaseTarget } from '../src/index.js';
+import { ConfigError, MigrationError, parseDatabaseUrl, type DatabaseTarget } from '../src/index.js';
 import { defaultMigrationsDir, readMigrationFiles } from '../src/migrations/files.js';
 import { migrationLockKey } from '../src/migrations/lock.js';
+import { migrationSettings } from '../src/migrations/options.js';
 import { runMigrations } from '../src/migrations/runner.js';
 import { getMigrationStatus } from '../src/migrations/status.js';
 import { adminQuery, countConnections, createTestDatabase, eventually, uniqueName, type TestDatabase } from './support/db.js';
@@ -288,6 +289,7 @@ describe('runMigrations', () => {
       expect(performance.now() - startedAt).toBeGreaterThanOrEqual(300);
       expect(error.file).toBeUndefined();
       expect(error.message).toMatch(/gave up after waiting 300 ms for the migration lock, held by pid \d+ \(application_name "stuck-instance"/);
+      expect(error.message).toContain('raise migrations.lockWaitTimeoutMs of PostgresManager.create(), --lock-wait-timeout-ms of otel-pg-manager migrate');
       expect(await exists(f, 'a')).toBe(false);
     } finally {
       await holder.end();
@@ -309,10 +311,19 @@ describe('runMigrations', () => {
       expect(performance.now() - startedAt).toBeLessThan(5000);
       expect(error).toMatchObject({ file: '002_alter.sql', sqlstate: '55P03' });
       expect(error.message).toContain('lock_timeout (200 ms)');
+      expect(error.message).toContain('raise migrations.lockTimeoutMs of PostgresManager.create(), --lock-timeout-ms of otel-pg-manager migrate');
     } finally {
       await service.end();
     }
     expect(await versions(f)).toEqual([1]);
+  });
+
+  it('with lockWaitTimeoutMs 0 it waits for the holder without a deadline', async () => {
+    const f = await fixture({ '001_a.sql': 'CREATE TABLE a (id int);' });
+    const holder = await holdMigrationLock(f, 'other-instance');
+    const run = f.run({ lockWaitTimeoutMs: 0 });
+    setTimeout(() => void holder.end(), 400);
+    await expect(run).resolves.toEqual({ applied: ['001_a.sql'] });
   });
 
   it('a statement longer than statement_timeout is cancelled and rolled back', async () => {
@@ -322,11 +333,79 @@ describe('runMigrations', () => {
     expect(await exists(f, 'slow')).toBe(false);
   });
 
+  it('follows symbolic links, as in a Kubernetes ConfigMap mount where every file links into ..data', async () => {
+    const f = await fixture({});
+    const revision = join(f.dir, '..2024_06_01_12_00_00.000000001');
+    mkdirSync(revision);
+    writeFileSync(join(revision, '001_a.sql'), 'CREATE TABLE a (id int);');
+    writeFileSync(join(revision, '002_b.sql'), 'CREATE TABLE b (id int);');
+    symlinkSync('..2024_06_01_12_00_00.000000001', join(f.dir, '..data'));
+    symlinkSync(join('..data', '001_a.sql'), join(f.dir, '001_a.sql'));
+    symlinkSync(join('..data', '002_b.sql'), join(f.dir, '002_b.sql'));
+
+    await expect(f.run()).resolves.toEqual({ applied: ['001_a.sql', '002_b.sql'] });
+    const { rows } = await f.q<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations WHERE version = 1');
+    expect(rows[0]).toEqual({ name: '001_a.sql', checksum: createHash('sha256').update('CREATE TABLE a (id int);').digest('hex') });
+  });
+
+  it('refuses a .sql entry that is not a file (a dangling link, a folder) rather than skipping a migration', async () => {
+    const dangling = await fixture({ '001_a.sql': 'CREATE TABLE a (id int);' });
+    symlinkSync(join('..data', '002_b.sql'), join(dangling.dir, '002_b.sql'));
+    const error = await catchError(dangling.run());
+    expect(error.file).toBe('002_b.sql');
+    expect(error.message).toContain('is a symbolic link to a file that does not exist');
+    expect(await exists(dangling, 'a')).toBe(false);
+
+    const folder = await fixture({ '001_a.sql': 'CREATE TABLE a (id int);' });
+    mkdirSync(join(folder.dir, '002_b.sql'));
+    expect((await catchError(folder.run())).message).toMatch(/002_b\.sql: is not a regular file/);
+  });
+
+  it("create()'s migrations.statementTimeoutMs reaches the runner, and its timeout error names that option", async () => {
+    const f = await fixture({ '001_slow.sql': 'CREATE TABLE slow (id int);\nSELECT pg_sleep(5);\n' });
+    const error = await catchError(
+      createManager(f.database.url, { schemaInit: 'strict', migrationsDir: f.dir, migrations: { statementTimeoutMs: 200 } }),
+    );
+    expect(error).toMatchObject({ file: '001_slow.sql', sqlstate: '57014' });
+    expect(error.message).toContain('migration statement_timeout (200 ms)');
+    expect(error.message).toContain('raise migrations.statementTimeoutMs of PostgresManager.create(), --statement-timeout-ms of otel-pg-manager migrate');
+    expect(error.message).toContain('DB_STATEMENT_TIMEOUT_MS applies to the pools, not to migrations');
+    expect(await exists(f, 'slow')).toBe(false);
+  });
+
+  it('a bad migrations timeout is a ConfigError naming the option, before any connection is tried', async () => {
+    // Nothing listens on port 1: a connection attempt would fail with ECONNREFUSED instead.
+    const unreachable = 'postgresql://nobody@127.0.0.1:1/nowhere';
+    for (const [migrations, field] of [
+      [{ lockWaitTimeoutMs: -1 }, 'migrations.lockWaitTimeoutMs'],
+      [{ statementTimeoutMs: 1.5 }, 'migrations.statementTimeoutMs'],
+      [{ lockTimeoutMs: '10s' as unknown as number }, 'migrations.lockTimeoutMs'],
+      [{ statementTimeoutMs: 2 ** 31 }, 'migrations.statementTimeoutMs'],
+    ] as const) {
+      const error = await createManager(unreachable, { migrations }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error).toMatchObject({ field });
+      expect((error as ConfigError).message).toContain('must be a whole number of milliseconds from 0 to 2147483647');
+    }
+  });
+
   it('a missing folder is a MigrationError that names it', async () => {
     const f = await fixture({});
     const missing = join(f.dir, 'nope');
     const error = await catchError(f.run({ dir: missing }));
     expect(error.message).toContain(`the migrations folder ${missing} does not exist`);
+  });
+});
+
+describe('migration timeout defaults', () => {
+  it('the lock wait is never shorter than the statement timeout a holder may be running into', () => {
+    expect(migrationSettings({})).toMatchObject({ statementTimeoutMs: 300_000, lockWaitTimeoutMs: 360_000, lockTimeoutMs: 10_000 });
+    expect(migrationSettings({ statementTimeoutMs: 1_800_000 }).lockWaitTimeoutMs).toBe(1_860_000);
+    expect(migrationSettings({ statementTimeoutMs: 0 }).lockWaitTimeoutMs).toBe(0);
+    expect(migrationSettings({ statementTimeoutMs: 1_800_000, lockWaitTimeoutMs: 5000 }).lockWaitTimeoutMs).toBe(5000);
   });
 });
 

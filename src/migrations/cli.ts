@@ -5,6 +5,7 @@ import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
 import { ConfigError, MigrationError } from '../errors.js';
 import type { Logger } from '../telemetry/tracker.js';
 import { defaultMigrationsDir } from './files.js';
+import { checkMigrationTimeouts, MIGRATION_TIMEOUT_FLAGS, type MigrationTimeouts } from './options.js';
 import { runMigrations } from './runner.js';
 import { getMigrationStatus, type MigrationStatus } from './status.js';
 
@@ -12,7 +13,7 @@ const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 
-const USAGE = `Usage: otel-pg-manager <command> [--url URL] [--dir DIR]
+const USAGE = `Usage: otel-pg-manager <command> [--url URL] [--dir DIR] [migrate timeouts]
 
 Commands:
   migrate   Apply the pending migrations, each in its own transaction. Concurrent runs
@@ -25,6 +26,12 @@ Options:
   --dir DIR   folder of NNN_name.sql files (default: the package's own migrations/)
   -h, --help  show this help
 
+Timeouts of migrate, in ms (0 = none):
+  --statement-timeout-ms MS   statement_timeout of the migration session (default 300000)
+  --lock-timeout-ms MS        lock_timeout of the migration session (default 10000)
+  --lock-wait-timeout-ms MS   how long to wait for another run holding the migration lock
+                              (default: the statement timeout + 60000; none when that is 0)
+
 Exit codes: 0 success; 1 failure (the database could not be reached, a migration failed,
 or status found an applied file that was changed or is missing); 2 usage error.
 `;
@@ -33,6 +40,7 @@ interface Invocation {
   command: 'migrate' | 'status';
   target: DatabaseTarget;
   dir: string | undefined;
+  timeouts: MigrationTimeouts;
 }
 
 class UsageError extends Error {}
@@ -43,11 +51,31 @@ function parseArguments(argv: string[]) {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { url: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        url: { type: 'string' },
+        dir: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        'statement-timeout-ms': { type: 'string' },
+        'lock-timeout-ms': { type: 'string' },
+        'lock-wait-timeout-ms': { type: 'string' },
+      },
     });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+/** The migrate timeouts given as flags, checked as create()'s `migrations` option is. */
+function parseTimeouts(values: Readonly<Record<string, unknown>>, command: Invocation['command']): MigrationTimeouts {
+  const given: Record<string, unknown> = {};
+  for (const [name, flag] of Object.entries(MIGRATION_TIMEOUT_FLAGS)) {
+    const value = values[flag];
+    if (typeof value !== 'string') continue;
+    if (command === 'status') throw new UsageError(`--${flag} applies to migrate only; status takes no lock and runs no migration`);
+    // A digit string becomes its number; anything else stays text, for ConfigError to quote.
+    given[name] = /^\d+$/.test(value.trim()) ? Number(value) : value;
+  }
+  return checkMigrationTimeouts(given, (name) => `--${MIGRATION_TIMEOUT_FLAGS[name]}`);
 }
 
 function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | 'help' {
@@ -63,7 +91,7 @@ function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | '
   if (url === undefined || url.trim() === '') throw new UsageError('no database: pass --url or set DATABASE_URL');
   // ConfigError names the field and the problem, never the value (it may hold the password).
   const target = parseDatabaseUrl(url, fromOption ? '--url' : 'DATABASE_URL');
-  return { command, target, dir: values.dir };
+  return { command, target, dir: values.dir, timeouts: parseTimeouts(values, command) };
 }
 
 const consoleLogger: Logger = {
@@ -71,9 +99,9 @@ const consoleLogger: Logger = {
   info: (message) => console.log(message),
 };
 
-async function migrate({ target, dir }: Invocation): Promise<number> {
+async function migrate({ target, dir, timeouts }: Invocation): Promise<number> {
   console.log(`Migrating ${target.redactedUrl} with ${dir ?? defaultMigrationsDir}`);
-  const { applied } = await runMigrations(target, { dir, logger: consoleLogger });
+  const { applied } = await runMigrations(target, { dir, logger: consoleLogger, ...timeouts });
   console.log(applied.length === 0 ? 'Nothing to apply: the database is up to date.' : `Applied ${applied.length} migration(s).`);
   return EXIT_OK;
 }

@@ -1,6 +1,7 @@
 // Reads a migrations folder: its NNN_name.sql files in numeric order, each with its sha256 checksum.
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MigrationError } from '../errors.js';
@@ -39,6 +40,29 @@ export function checksumOf(sql: string): string {
 }
 
 /**
+ * Symbolic links are followed: in a Kubernetes ConfigMap mount every file is a link into ..data.
+ * A `.sql` entry that does not lead to a regular file (a dangling link, a folder) is refused, not
+ * skipped: a skipped migration lets later files apply first, after which it is refused forever as
+ * older than the newest applied one.
+ */
+async function assertRegularFile(folder: string, entry: Dirent): Promise<void> {
+  if (entry.isFile()) return;
+  const target = await stat(join(folder, entry.name)).catch((error: unknown) => {
+    const missing = (error as { code?: string }).code === 'ENOENT';
+    throw new MigrationError(
+      { file: entry.name },
+      missing
+        ? `is a symbolic link to a file that does not exist; restore its target or remove the link from ${folder}.`
+        : `cannot be read (${(error as { code?: string }).code ?? String(error)}); fix its permissions or remove it from ${folder}.`,
+      error,
+    );
+  });
+  if (!target.isFile()) {
+    throw new MigrationError({ file: entry.name }, `is not a regular file (nor a link to one); remove it from ${folder} or rename it so it does not end in .sql.`);
+  }
+}
+
+/**
  * Every `.sql` file of `dir`, sorted by version. Other files (a README) are ignored; a `.sql` file
  * that is not named NNN_name.sql, or two files with the same version, are refused rather than
  * guessed at, since either would make the order of the schema's history ambiguous.
@@ -52,7 +76,7 @@ export async function readMigrationFiles(dir: string): Promise<MigrationFile[]> 
   const files: MigrationFile[] = [];
   const byVersion = new Map<number, string>();
   for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.toLowerCase().endsWith('.sql')) continue;
+    if (!entry.name.toLowerCase().endsWith('.sql')) continue;
     const match = FILE_NAME.exec(entry.name);
     const version = match ? Number(match[1]) : NaN;
     if (Number.isNaN(version) || version > MAX_VERSION) {
@@ -66,6 +90,7 @@ export async function readMigrationFiles(dir: string): Promise<MigrationFile[]> 
       throw new MigrationError({ file: entry.name }, `has the same version (${version}) as ${previous}; give one of them a new number.`);
     }
     byVersion.set(version, entry.name);
+    await assertRegularFile(folder, entry);
     const sql = normalize(await readFile(join(folder, entry.name), 'utf8'));
     files.push({ version, name: entry.name, checksum: checksumOf(sql), sql });
   }

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { MigrationError } from '../errors.js';
 import { backoffDelay, sleep } from '../query/retry.js';
 import type { Logger } from '../telemetry/tracker.js';
+import { whereToSet } from './options.js';
 
 /**
  * The key for the history table in `schema`. Derived from the package name and the table's
@@ -16,7 +17,7 @@ export function migrationLockKey(schema: string): bigint {
 }
 
 export interface LockWaitOptions {
-  /** How long to wait for another runner to finish before giving up. */
+  /** How long to wait for another runner to finish before giving up; 0 = no limit. */
   waitTimeoutMs: number;
   logger: Logger;
 }
@@ -31,7 +32,8 @@ const MIN_SLEEP_MS = 10;
  * the lock; polling gives a deadline of our own and a timeout error that names the holder.
  */
 export async function acquireMigrationLock(client: pg.Client, key: bigint, options: LockWaitOptions): Promise<void> {
-  const deadline = performance.now() + options.waitTimeoutMs;
+  const deadline = options.waitTimeoutMs === 0 ? Infinity : performance.now() + options.waitTimeoutMs;
+  const upTo = options.waitTimeoutMs === 0 ? 'with no time limit' : `up to ${options.waitTimeoutMs} ms`;
   for (let attempt = 0; ; attempt++) {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key.toString()]);
     if (rows[0]?.locked === true) return;
@@ -40,12 +42,13 @@ export async function acquireMigrationLock(client: pg.Client, key: bigint, optio
       throw new MigrationError(
         {},
         `gave up after waiting ${options.waitTimeoutMs} ms for the migration lock, held by ${await describeHolder(client, key)}. ` +
-          'Another instance may be applying a long migration; if that session is stuck, end it with pg_terminate_backend(pid).',
+          'Another instance may be applying a long migration: to wait longer, raise ' +
+          `${whereToSet('lockWaitTimeoutMs')}. If that session is stuck, end it with pg_terminate_backend(pid).`,
       );
     }
     if (attempt === 0) {
       options.logger.info?.(
-        `otel-pg-manager: waiting up to ${options.waitTimeoutMs} ms for the migration lock, held by ${await describeHolder(client, key)}`,
+        `otel-pg-manager: waiting ${upTo} for the migration lock, held by ${await describeHolder(client, key)}`,
       );
     }
     await sleep(Math.min(remaining, Math.max(MIN_SLEEP_MS, backoffDelay(attempt, BACKOFF))));

@@ -7,7 +7,7 @@ import { openMigrationClient } from './connection.js';
 import { readMigrationFiles, type MigrationFile } from './files.js';
 import { createHistory, historyExists, locateHistory, readHistory, recordApplied, type HistoryTable } from './history.js';
 import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './lock.js';
-import { migrationSettings, type MigrationOptions, type MigrationSettings } from './options.js';
+import { migrationSettings, whereToSet, type MigrationOptions, type MigrationSettings } from './options.js';
 import { planMigrations } from './plan.js';
 import { findTransactionControl } from './transaction-control.js';
 
@@ -126,9 +126,16 @@ function failureOf(file: MigrationFile, error: unknown, settings: MigrationSetti
 function advice(sqlstate: string, settings: MigrationSettings): string {
   switch (sqlstate) {
     case '55P03':
-      return ` A table lock was not granted within lock_timeout (${settings.lockTimeoutMs} ms), usually because the running service holds it; retry when traffic is lower or raise lockTimeoutMs.`;
+      return (
+        ` A table lock was not granted within lock_timeout (${settings.lockTimeoutMs} ms), usually because the running service holds it; ` +
+        `retry when traffic is lower or raise ${whereToSet('lockTimeoutMs')}.`
+      );
     case '57014':
-      return ` A statement ran longer than statement_timeout (${settings.statementTimeoutMs} ms); raise statementTimeoutMs if that is expected.`;
+      // The pools' DB_STATEMENT_TIMEOUT_MS is the setting users reach for, and it does not apply here.
+      return (
+        ` A statement ran longer than the migration statement_timeout (${settings.statementTimeoutMs} ms); if that is expected, ` +
+        `raise ${whereToSet('statementTimeoutMs')} (DB_STATEMENT_TIMEOUT_MS applies to the pools, not to migrations).`
+      );
     case '25001':
       return ' Statements that cannot run inside a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) are not supported in migration files.';
     default:
