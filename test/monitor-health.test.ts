@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/index.js';
+import { ConfigError, HISTORY_SIZE } from '../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
 
@@ -91,6 +91,33 @@ describe('health', () => {
     }
   });
 
+  it('the rate window spans rateWindowSnapshots full intervals: a timeout just after a snapshot is weighed with the interval before it', async () => {
+    const { db } = await createManager(database.url, {
+      monitoringEnabled: true,
+      maxConnections: 1,
+      monitor: { snapshotIntervalMs: 1500, thresholds: { rateWindowSnapshots: 1 } },
+    });
+    try {
+      const snapshots = async (): Promise<number> => db.getPoolMetrics().history.primary?.length ?? 0;
+      const nextSnapshot = async (): Promise<number> => {
+        const seen = await snapshots();
+        return eventually(snapshots, (n) => n > seen, 5000);
+      };
+      const intervalStart = await nextSnapshot();
+      for (let i = 0; i < 199; i++) await db.query('SELECT 1');
+      const holder = await db.getConnection();
+      expect(await snapshots(), 'the 200 acquisitions fit in one interval').toBe(intervalStart);
+
+      await nextSnapshot();
+      await expect(db.getConnection({ timeoutMs: 30 })).rejects.toThrow();
+      holder.release();
+      // 1 timeout of 201 attempts (0.5%), not 1 of the 1 made since the latest snapshot (100%).
+      expect(db.getHealthStatus()).toMatchObject({ status: 'healthy', timeoutRate: 0.005 });
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a failed schema initialization is critical', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'monitor-health-'));
     try {
@@ -136,5 +163,24 @@ describe('health', () => {
     await expect(createManager(database.url, { monitoringEnabled: true, monitor: { snapshotIntervalMs: 0 } })).rejects.toThrow(
       'Invalid configuration for monitor.snapshotIntervalMs',
     );
+  });
+
+  it('rejects snapshot counts longer than the history, which could never be reached', async () => {
+    const rejected = (thresholds: Record<string, number>) => createManager(database.url, { monitoringEnabled: true, monitor: { thresholds } });
+    await expect(rejected({ suspectedLeakSnapshots: HISTORY_SIZE + 1 })).rejects.toThrow(
+      `Invalid configuration for monitor.thresholds.suspectedLeakSnapshots: must be at most ${HISTORY_SIZE} (the monitor keeps ${HISTORY_SIZE} snapshots), got ${HISTORY_SIZE + 1}`,
+    );
+    await expect(rejected({ waitingSnapshots: HISTORY_SIZE + 1 })).rejects.toThrow(
+      `Invalid configuration for monitor.thresholds.waitingSnapshots: must be at most ${HISTORY_SIZE} (`,
+    );
+    // The window needs the snapshot at its start as well as the intervals after it.
+    await expect(rejected({ rateWindowSnapshots: HISTORY_SIZE })).rejects.toThrow(
+      `Invalid configuration for monitor.thresholds.rateWindowSnapshots: must be at most ${HISTORY_SIZE - 1} (`,
+    );
+    const { db } = await createManager(database.url, {
+      monitoringEnabled: true,
+      monitor: { thresholds: { suspectedLeakSnapshots: HISTORY_SIZE, waitingSnapshots: HISTORY_SIZE, rateWindowSnapshots: HISTORY_SIZE - 1 } },
+    });
+    await db.close();
   });
 });

@@ -19,7 +19,7 @@ export interface HealthThresholds {
   failureRateWarning: number;
   /** … critical above (a warning for the replica, whose reads fall back to the primary). Default 0.05. */
   failureRateCritical: number;
-  /** Rates count the attempts since this many snapshots ago (since start until there are that many). Default 6. */
+  /** Rates count the attempts in this many full snapshot intervals plus the time since the latest snapshot (since start until the history spans that many). Default 6. */
   rateWindowSnapshots: number;
   /** Utilization at or above this in every one of the latest `suspectedLeakSnapshots` snapshots is a suspected leak. Default 0.9. */
   suspectedLeakUtilization: number;
@@ -43,7 +43,8 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
 const SHARES = ['utilizationWarning', 'utilizationCritical', 'timeoutRateWarning', 'timeoutRateCritical', 'failureRateWarning', 'failureRateCritical', 'suspectedLeakUtilization'] as const;
 const COUNTS = ['waitingSnapshots', 'rateWindowSnapshots', 'suspectedLeakSnapshots'] as const;
 
-export function resolveThresholds(given: Partial<HealthThresholds> = {}): Readonly<HealthThresholds> {
+/** `historySize` is how many snapshots the monitor keeps: a count beyond what they can show would silently never fire. */
+export function resolveThresholds(given: Partial<HealthThresholds>, historySize: number): Readonly<HealthThresholds> {
   const resolved = { ...DEFAULT_HEALTH_THRESHOLDS, ...given };
   for (const key of SHARES) {
     const value = resolved[key];
@@ -55,6 +56,11 @@ export function resolveThresholds(given: Partial<HealthThresholds> = {}): Readon
     const value = resolved[key];
     if (!Number.isInteger(value) || value < 1) {
       throw new ConfigError(`monitor.thresholds.${key}`, `must be a whole number of snapshots of at least 1, got ${String(value)}`);
+    }
+    // A run can cover the whole history; the rate window also needs the snapshot at its start.
+    const most = key === 'rateWindowSnapshots' ? historySize - 1 : historySize;
+    if (value > most) {
+      throw new ConfigError(`monitor.thresholds.${key}`, `must be at most ${most} (the monitor keeps ${historySize} snapshots), got ${value}`);
     }
   }
   for (const [warning, critical] of [

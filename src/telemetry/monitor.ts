@@ -221,6 +221,7 @@ export class ConnectionMonitor implements PoolTracker {
   private leaksDetected = 0;
   private leaksResolved = 0;
   private readonly startedAt = performance.now();
+  private lastSnapshotAt = this.startedAt;
   private readonly timer: NodeJS.Timeout;
   private fault: string | undefined;
 
@@ -230,7 +231,7 @@ export class ConnectionMonitor implements PoolTracker {
     this.intervalMs = integerSetting(options.snapshotIntervalMs, 'snapshotIntervalMs', 10_000, 1);
     this.warnEveryMs = integerSetting(options.slowQueryWarningIntervalMs, 'slowQueryWarningIntervalMs', 60_000, 0);
     this.queries = new QueryTable(integerSetting(options.maxTrackedQueries, 'maxTrackedQueries', 1000, 1));
-    this.thresholds = resolveThresholds(options.thresholds);
+    this.thresholds = resolveThresholds(options.thresholds ?? {}, HISTORY_SIZE);
     this.shapes = options.shapes ?? sharedShapes;
     this.timer = setInterval(() => this.snapshot(), this.intervalMs);
     this.timer.unref();
@@ -383,6 +384,7 @@ export class ConnectionMonitor implements PoolTracker {
     if (this.fault !== undefined) return;
     try {
       const timestamp = new Date().toISOString();
+      this.lastSnapshotAt = performance.now();
       for (const record of this.pools.values()) {
         const { total, idle, waiting } = record.pool.counts();
         const active = total - idle;
@@ -421,8 +423,9 @@ export class ConnectionMonitor implements PoolTracker {
     while (waitingRun < history.length && history[history.length - 1 - waitingRun]!.waiting > 0) waitingRun++;
     let busyRun = 0;
     while (busyRun < history.length && history[history.length - 1 - busyRun]!.utilization >= t.suspectedLeakUtilization) busyRun++;
-    // Rates count the attempts since the snapshot `rateWindowSnapshots` ago, or since start.
-    const base = history.length >= t.rateWindowSnapshots ? history[history.length - t.rateWindowSnapshots] : undefined;
+    // Rates count the attempts since the snapshot `rateWindowSnapshots` intervals before the latest one, or since start:
+    // the window always spans that many full intervals, so an attempt just after a snapshot is not graded on its own.
+    const base = history.length > t.rateWindowSnapshots ? history[history.length - 1 - t.rateWindowSnapshots] : undefined;
     const timeouts = record.timeouts - (base?.acquisitionTimeouts ?? 0);
     const failures = record.failures - (base?.acquisitionFailures ?? 0);
     const attempts = record.acquisitions - (base?.totalAcquisitions ?? 0) + timeouts + failures;
@@ -448,7 +451,7 @@ export class ConnectionMonitor implements PoolTracker {
         attempts,
         timeouts,
         failures,
-        rateWindowMs: base ? t.rateWindowSnapshots * this.intervalMs : now - this.startedAt,
+        rateWindowMs: base ? t.rateWindowSnapshots * this.intervalMs + (now - this.lastSnapshotAt) : now - this.startedAt,
         leaksHeld,
         longestLeakMs,
       },
