@@ -82,6 +82,15 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  it('sums connection counts and maxima alike over the selected instances, so used never exceeds max', () => {
+    const aggregations = panels
+      .flatMap((p) => p.targets ?? [])
+      .flatMap((t) => [...t.expr.matchAll(/(\w+) by \(([^)]*)\) \(db_client_connection_(count|max)\{/g)])
+      .map((m) => `${m[1]} by (${m[2]}) ${m[3]}`);
+    expect(aggregations).toContain('sum by (db_client_connection_pool_name) max');
+    for (const aggregation of aggregations) expect(aggregation).toMatch(/^sum by \(db_client_connection_pool_name\) /);
+  });
+
   it('shows pool connections, pending requests, acquisition heatmap and percentiles, timeouts, durations, slow queries and leaks', () => {
     const exprs = (predicate: (p: Panel) => boolean): string =>
       panels
