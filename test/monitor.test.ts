@@ -1,5 +1,5 @@
 // The monitor against the real server: query statistics by fingerprint, slow-query warnings, bounded memory, history, fault isolation.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HISTORY_SIZE, type PoolSnapshot } from '../src/telemetry/monitor.js';
 import { ShapeCache, type QueryShape } from '../src/query/fingerprint.js';
 import type { PoolTracker } from '../src/index.js';
@@ -39,6 +39,28 @@ describe('query statistics', () => {
       expect(reads[0]!.p95Ms).toBeGreaterThan(0);
       expect(reads[0]!.maxMs).toBeGreaterThanOrEqual(reads[0]!.p95Ms);
       expect(Math.abs(Date.parse(reads[0]!.lastExecutionAt) - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('stamps lastExecutionAt on the wall clock even when it has drifted from performance.timeOrigin', async () => {
+    const { db } = await createManager(database.url, { monitoringEnabled: true });
+    try {
+      await db.query('SELECT 1 AS drifted');
+      // After a long uptime the wall clock can be far from timeOrigin + performance.now(): an hour, here.
+      const wallClock = Date.now() + 3_600_000;
+      vi.spyOn(Date, 'now').mockReturnValue(wallClock);
+      const stats = (() => {
+        try {
+          return db.getQueryStats();
+        } finally {
+          vi.restoreAllMocks();
+        }
+      })();
+      const lastExecutionAt = Date.parse(stats.find((s) => s.query === 'SELECT $1 AS drifted')!.lastExecutionAt);
+      expect(wallClock - lastExecutionAt).toBeGreaterThanOrEqual(0);
+      expect(wallClock - lastExecutionAt).toBeLessThan(5000);
     } finally {
       await db.close();
     }

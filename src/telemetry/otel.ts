@@ -53,6 +53,7 @@ import { sharedShapes, type QueryShape } from '../query/fingerprint.js';
 import type { HistogramRecorder, HistogramSpec, PgMetricProducer } from './metric-producer.js';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
 import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from './tracker.js';
+import { wallClockMs } from './wall-clock.js';
 
 export { INSTRUMENTATION_SCOPE };
 
@@ -259,15 +260,6 @@ function statusMessage(error: unknown, sqlstate: string | undefined): string {
 
 function isContext(value: unknown): value is Context {
   return typeof value === 'object' && value !== null && typeof (value as Context).getValue === 'function';
-}
-
-/**
- * Converts a performance.now() reading to epoch milliseconds on the wall clock the SDK stamps its own
- * spans with. `performance.timeOrigin + t` alone drifts from Date.now() over a long uptime, which
- * would place a child before its parent.
- */
-function wallClockMs(performanceMs: number): number {
-  return Date.now() - performance.now() + performanceMs;
 }
 
 class OtelTracker implements PoolTracker {

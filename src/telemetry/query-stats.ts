@@ -1,6 +1,7 @@
 // Per-fingerprint query statistics (the seed's QueryMetrics) in a table bounded by least-recent use.
 import type { QueryShape } from '../query/fingerprint.js';
 import { percentile, roundMs } from './acquisition-window.js';
+import { wallClockMs } from './wall-clock.js';
 
 /** Durations kept per fingerprint for its p95: the latest executions, so the figure follows change. */
 const RECENT_DURATIONS = 64;
@@ -25,7 +26,7 @@ export interface QueryStatsReport {
 }
 
 /** performance.now() readings -> wall-clock ISO time, without reading the wall clock per query. */
-export const isoFromPerformance = (at: number): string => new Date(performance.timeOrigin + at).toISOString();
+export const isoFromPerformance = (at: number): string => new Date(wallClockMs(at)).toISOString();
 
 export class QueryStats {
   executions = 0;
