@@ -18,7 +18,7 @@ const pool: TrackedPool = {
   max: 10,
   min: 2,
   server: { address: '127.0.0.1', port: 5432, database: 'bench' },
-  counts: () => ({ total: 10, idle: 4, waiting: 0 }),
+  counts: () => ({ total: 10, idle: 4, waiting: 0, opening: 0 }),
 };
 
 function fanout(trackers: PoolTracker[]): Fanout {

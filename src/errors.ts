@@ -35,6 +35,8 @@ export interface PoolCounts {
   total: number;
   idle: number;
   waiting: number;
+  /** Connections being opened, not counted in `total`. */
+  opening: number;
 }
 
 /** No connection could be had within the acquisition timeout. */
@@ -55,7 +57,7 @@ export class ConnectionTimeoutError extends PgManagerError {
         : 'all connections were in use. Release leases sooner, raise DB_MAX_CONNECTIONS or the timeout';
     super(
       `Pool "${poolName}" gave no connection within ${timeoutMs} ms ` +
-        `(total=${counts.total}, active=${active}, idle=${counts.idle}, waiting=${counts.waiting}, max=${max}); ${reason}.`,
+        `(total=${counts.total}, active=${active}, idle=${counts.idle}, opening=${counts.opening}, waiting=${counts.waiting}, max=${max}); ${reason}.`,
       { cause },
     );
   }

@@ -62,6 +62,8 @@ export interface PoolState {
   total: number;
   idle: number;
   used: number;
+  /** Connections being opened, not yet in `total`. */
+  opening: number;
   waiting: number;
   max: number;
   min: number;
@@ -428,6 +430,7 @@ export class PostgresManager {
         total: counts.total,
         idle: counts.idle,
         used: counts.total - counts.idle,
+        opening: counts.opening,
         waiting: counts.waiting,
         max: pool.max,
         min: pool.min,

@@ -35,7 +35,7 @@ describe('timed acquisition', () => {
       expect(timeout.code).toBe('CONNECTION_TIMEOUT');
       expect(timeout.poolName).toBe('primary');
       expect(timeout.timeoutMs).toBe(200);
-      expect(timeout.message).toContain('total=2, active=2, idle=0, waiting=1, max=2');
+      expect(timeout.message).toContain('total=2, active=2, idle=0, opening=0, waiting=1, max=2');
       expect(timeout.message).toContain('all connections were in use');
       expect(waited).toBeGreaterThanOrEqual(160);
       expect(waited).toBeLessThan(1500);

@@ -150,7 +150,7 @@ describe('OpenTelemetry metrics', () => {
 
   it('stops reading pool counts once the tracker is closed', async () => {
     telemetry = createTelemetry();
-    const counts = vi.fn(() => ({ total: 3, idle: 1, waiting: 0 }));
+    const counts = vi.fn(() => ({ total: 3, idle: 1, waiting: 0, opening: 0 }));
     const pool = { name: 'fake', role: 'primary' as const, max: 5, min: 0, server: { address: 'db', port: 5432, database: 'app' }, counts };
     const tracker = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
     tracker.poolAdded?.(pool);

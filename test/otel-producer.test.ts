@@ -20,7 +20,7 @@ const pool: TrackedPool = {
   max: 4,
   min: 0,
   server: { address: '127.0.0.1', port: 5432, database: 'db' },
-  counts: () => ({ total: 2, idle: 1, waiting: 0 }),
+  counts: () => ({ total: 2, idle: 1, waiting: 0, opening: 0 }),
 };
 
 const HISTOGRAM_NAMES = [

@@ -58,7 +58,7 @@ describe('retry classification', () => {
     expect(classifyError(new Error('Connection terminated unexpectedly'), 'execute')).toBe('retry-if-idempotent');
     expect(classifyError(new Error('Client has encountered a connection error and is not queryable'), 'execute')).toBe('retry');
     // Nothing was sent, but the timeout is the caller's deadline.
-    expect(classifyError(new ConnectionTimeoutError('p', 1, { total: 1, idle: 0, waiting: 0 }, 1), 'acquire')).toBe('fail');
+    expect(classifyError(new ConnectionTimeoutError('p', 1, { total: 1, idle: 0, waiting: 0, opening: 0 }, 1), 'acquire')).toBe('fail');
     expect(classifyError(new TypeError('timeoutMs must be a number'), 'acquire')).toBe('fail');
   });
 

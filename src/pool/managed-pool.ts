@@ -45,6 +45,8 @@ interface Waiter extends Slotted {
 /** A pg Client that remembers when it was constructed, which pg-pool does right before connecting it. */
 class TimedClient extends pg.Client {
   readonly constructedAt = performance.now();
+  /** Set when pg-pool reports it connected. */
+  opened = false;
 }
 
 // pg-pool (pinned at 3.14) reports both of its acquisition timeouts as plain Errors with no code.
@@ -116,12 +118,17 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
       client[BROKEN] = true;
     });
     installStatementReporting(client);
+    client.opened = true;
     this.lastConnectFailure = undefined;
     this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
   }
 
+  /** pg-pool's totalCount includes connections still being opened; they are counted apart. */
   counts(): PoolCountsSnapshot {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+    let opening = 0;
+    // pg-pool (pinned) keeps every client it created, connected or not, in `_clients`.
+    for (const client of (this.pool as unknown as { _clients: TimedClient[] })._clients) if (!client.opened) opening++;
+    return { total: this.pool.totalCount - opening, idle: this.pool.idleCount, waiting: this.pool.waitingCount, opening };
   }
 
   /**

@@ -9,6 +9,8 @@ export interface PoolCountsSnapshot {
   idle: number;
   /** Callers waiting for a connection right now. */
   waiting: number;
+  /** Connections being opened (not in `total`): during an outage they can fill the pool without one being used. */
+  opening: number;
 }
 
 /** What a tracker may know about a pool: its identity, its limits, and its live counts. */

@@ -83,6 +83,17 @@ describe('blackholed network', () => {
     expect(db.getPoolMetrics().pools.primary.total).toBe(1);
   });
 
+  it('counts a connection hanging in its handshake as opening, not used: the pool is not called full', async () => {
+    proxy.setMode('blackhole');
+    const held = await db.getConnection();
+    const waiting = db.getConnection({ timeoutMs: ACQUIRE_TIMEOUT_MS }).catch((e: unknown) => e);
+    const during = await eventually(async () => db.getPoolMetrics().pools.primary, (pool) => pool.opening === 1, ACQUIRE_TIMEOUT_MS);
+    expect(during).toMatchObject({ total: 1, used: 1, idle: 0, opening: 1 });
+    expect(await waiting).toBeInstanceOf(ConnectionTimeoutError);
+    held.release();
+    expect(db.getPoolMetrics().pools.primary).toMatchObject({ total: 1, used: 0, opening: 0 });
+  });
+
   it('bounds a read by its attempts: each attempt within its acquisition and query deadlines, then a typed error', async () => {
     proxy.setMode('blackhole');
     const { ms, error } = await timed(() => db.read('SELECT 1'));
