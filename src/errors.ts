@@ -20,6 +20,18 @@ export abstract class PgManagerError extends Error {
 }
 
 /** Invalid configuration. `field` is the option or environment variable; the value itself is never echoed. */
+/**
+ * An error's message for another message. A host name that resolves to several addresses fails with
+ * an AggregateError whose own message is empty: its parts are named instead. pg's messages name the
+ * host and the user at most, never the password.
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const parts = error instanceof AggregateError ? error.errors.map((inner: unknown) => describeError(inner)) : [];
+  const code = (error as { code?: unknown }).code;
+  return error.message || parts.join('; ') || (typeof code === 'string' ? code : error.name);
+}
+
 export class ConfigError extends PgManagerError {
   readonly code = 'CONFIG_INVALID';
 
@@ -53,7 +65,7 @@ export class ConnectionTimeoutError extends PgManagerError {
     const active = counts.total - counts.idle;
     const reason =
       cause instanceof Error
-        ? `the last attempt to open a connection failed: ${cause.message}. Check that the server is reachable`
+        ? `the last attempt to open a connection failed: ${describeError(cause)}. Check that the server is reachable`
         : 'all connections were in use. Release leases sooner, raise DB_MAX_CONNECTIONS or the timeout';
     super(
       `Pool "${poolName}" gave no connection within ${timeoutMs} ms ` +
@@ -72,7 +84,7 @@ export class RetryExhaustedError extends PgManagerError {
     cause: unknown,
   ) {
     // Without its closing period, so the sentence below does not read "..".
-    const last = (cause instanceof Error ? cause.message : String(cause)).replace(/\.$/, '');
+    const last = describeError(cause).replace(/\.$/, '');
     super(
       `Gave up after ${attempts} attempts; the last failure was: ${last}. ` +
         'The database may be down, restarting or out of connection slots.',
@@ -154,7 +166,7 @@ export class ConnectionLostError extends PgManagerError {
     readonly outcome: 'unknown' | 'rolled back',
     cause: unknown,
   ) {
-    const what = cause instanceof Error ? cause.message : String(cause);
+    const what = describeError(cause);
     const effect =
       outcome === 'unknown'
         ? 'it may or may not have taken effect, so it was not sent again; make the write idempotent to have it retried'

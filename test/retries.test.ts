@@ -62,6 +62,16 @@ describe('retry classification', () => {
     expect(classifyError(new TypeError('timeoutMs must be a number'), 'acquire')).toBe('fail');
   });
 
+  it('names every address of a failed connect when Node reports them as one AggregateError with no message', () => {
+    const refused = (address: string): Error => Object.assign(new Error(`connect ECONNREFUSED ${address}:5432`), { code: 'ECONNREFUSED' });
+    const cause = new AggregateError([refused('::1'), refused('127.0.0.1')]);
+    expect(cause.message).toBe('');
+    const exhausted = new RetryExhaustedError(4, cause);
+    expect(exhausted.message).toContain('the last failure was: connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432.');
+    const timeout = new ConnectionTimeoutError('primary', 100, { total: 0, idle: 0, waiting: 1, opening: 0 }, 5, cause);
+    expect(timeout.message).toContain('failed: connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432. Check');
+  });
+
   it('draws full-jitter delays within min(cap, base * 2^retry)', () => {
     const options = { baseDelayMs: 100, maxDelayMs: 2000 };
     expect(backoffDelay(0, options, () => 0.999)).toBe(99);

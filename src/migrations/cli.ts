@@ -2,7 +2,7 @@
 // The otel-pg-manager command: `migrate` applies pending migrations, `status` lists applied and pending ones.
 import { parseArgs } from 'node:util';
 import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
-import { ConfigError, MigrationError } from '../errors.js';
+import { ConfigError, describeError, MigrationError } from '../errors.js';
 import type { Logger } from '../telemetry/tracker.js';
 import { defaultMigrationsDir } from './files.js';
 import { checkMigrationTimeouts, MIGRATION_TIMEOUT_FLAGS, type MigrationTimeouts } from './options.js';
@@ -126,15 +126,6 @@ function formatStatus(target: DatabaseTarget, report: MigrationStatus): string {
   return lines.join('\n');
 }
 
-/** pg's messages name the host and the user at most, never the password. */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // A host name that resolves to several addresses fails with an AggregateError whose own message is empty.
-  const parts = error instanceof AggregateError ? error.errors.map((inner: unknown) => describe(inner)) : [];
-  const code = (error as { code?: unknown }).code;
-  return error.message || parts.join('; ') || (typeof code === 'string' ? code : error.name);
-}
-
 async function main(argv: string[]): Promise<number> {
   let invocation: Invocation | 'help';
   try {
@@ -156,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof MigrationError) {
       console.error(`otel-pg-manager: ${error.message}`);
     } else {
-      console.error(`otel-pg-manager: ${invocation.command} failed against ${invocation.target.redactedUrl}: ${describe(error)}`);
+      console.error(`otel-pg-manager: ${invocation.command} failed against ${invocation.target.redactedUrl}: ${describeError(error)}`);
     }
     return EXIT_FAILED;
   }
