@@ -167,6 +167,21 @@ describe('statements on leased clients', () => {
     expect(seen[0]).toMatchObject({ code: '22012' });
   });
 
+  it('a callback argument wins over a function given as values, and a falsy callback means a promise, as in pg', async () => {
+    const { db, events } = await start();
+    const query = (client: pg.PoolClient, ...args: unknown[]): unknown => (client.query as unknown as (...a: unknown[]) => unknown).apply(client, args);
+    const called = await db.withConnection(
+      (client) =>
+        new Promise<string>((resolve) => {
+          query(client, 'SELECT 1 AS n', () => resolve('values'), () => resolve('callback'));
+        }),
+    );
+    expect(called).toBe('callback');
+    const result = (await db.withConnection(async (client) => query(client, 'SELECT 2 AS n', [], false))) as pg.QueryResult;
+    expect(result.rows).toEqual([{ n: 2 }]);
+    expect(events.map((e) => e.sql)).toEqual(['SELECT 1 AS n', 'SELECT 2 AS n']);
+  });
+
   it('a callback argument that is not a function is still refused by pg', async () => {
     const { db } = await start();
     await db.withConnection(async (client) => {

@@ -41,10 +41,11 @@ export function installStatementReporting(client: pg.Client): void {
       finished(error, result);
       done(error, result);
     };
-    if (typeof values === 'function') return query.call(this, config, reported(values as QueryCallback));
+    // pg lets a callback argument replace a function given as values.
     if (typeof callback === 'function') return query.call(this, config, values, reported(callback as QueryCallback));
-    // Anything else as a callback (null aside, which pg ignores) is pg's to reject, untimed.
-    if (callback != null) return query.call(this, config, values, callback);
+    if (typeof values === 'function') return query.call(this, config, reported(values as QueryCallback));
+    // Any other truthy callback is pg's to reject, untimed; a falsy one pg ignores.
+    if (callback) return query.call(this, config, values, callback);
     const configCallback = typeof config === 'object' ? (config as { callback?: unknown }).callback : undefined;
     // pg copies the config (prototype and getters included) and lets a callback argument replace its own.
     if (typeof configCallback === 'function') return query.call(this, config, values, reported(configCallback as QueryCallback));
