@@ -270,7 +270,7 @@ export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
   const poolNames = options.poolNames ?? {};
   const primaryName = toName(pick(poolNames.primary, 'poolNames.primary', env, undefined), 'primary');
   const replicaName = toName(pick(poolNames.replica, 'poolNames.replica', env, undefined), 'replica');
-  if (primaryName === replicaName) {
+  if (replica && primaryName === replicaName) {
     throw new ConfigError('poolNames.replica', 'must differ from poolNames.primary: the two pools would share one set of metrics');
   }
 

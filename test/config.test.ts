@@ -99,9 +99,13 @@ describe('configuration', () => {
   });
 
   it('refuses two pools with one name: their metrics would merge', () => {
-    const error = configError(() => resolveConfig({ databaseUrl: URL_OK, poolNames: { primary: 'db', replica: 'db' }, env: {} }));
+    const error = configError(() =>
+      resolveConfig({ databaseUrl: URL_OK, readReplicaUrl: URL_OK, poolNames: { primary: 'db', replica: 'db' }, env: {} }),
+    );
     expect(error.field).toBe('poolNames.replica');
     expect(error.message).toMatch(/must differ from poolNames.primary/);
+    // Without a replica there is only one pool.
+    expect(resolveConfig({ databaseUrl: URL_OK, poolNames: { primary: 'replica' }, env: {} }).poolNames.primary).toBe('replica');
   });
 
   it('names the option, not the variable, when the bad value came from an option', () => {
