@@ -19,7 +19,6 @@ export abstract class PgManagerError extends Error {
   }
 }
 
-/** Invalid configuration. `field` is the option or environment variable; the value itself is never echoed. */
 /**
  * An error's message for another message. A host name that resolves to several addresses fails with
  * an AggregateError whose own message is empty: its parts are named instead. pg's messages name the
@@ -32,6 +31,7 @@ export function describeError(error: unknown): string {
   return error.message || parts.join('; ') || (typeof code === 'string' ? code : error.name);
 }
 
+/** Invalid configuration. `field` is the option or environment variable; the value itself is never echoed. */
 export class ConfigError extends PgManagerError {
   readonly code = 'CONFIG_INVALID';
 

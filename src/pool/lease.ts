@@ -73,6 +73,8 @@ function whenReady(client: PgClientState, settled: (destroy: boolean) => void): 
   const onReady = (): void => settle(!reusable(client));
   const onEnd = (): void => settle(true);
   const timer = setTimeout(onEnd, READY_AFTER_ERROR_WAIT_MS);
+  // The socket keeps the process alive while it is open; this timer alone should not.
+  timer.unref();
   client.connection.once('readyForQuery', onReady);
   client.once('end', onEnd);
   return onEnd;
