@@ -58,6 +58,9 @@ describe('slow queries are judged on the statement, not the wait', () => {
     expect(event!.durationSeconds * 1000).toBeGreaterThanOrEqual(THRESHOLD_MS * 2 - 20);
     expect(event!.executionSeconds! * 1000).toBeLessThan(event!.durationSeconds * 1000 - THRESHOLD_MS);
     expect(db.getSlowQueries()).toEqual([]);
+    // The fingerprint's figures are the statement's, like the slow decision: the wait is in the acquisition figures.
+    expect(db.getQueryStats().find((q) => q.query === 'SELECT $1 AS n')?.maxMs).toBeLessThan(THRESHOLD_MS);
+    expect(db.getPoolMetrics().acquisition.primary?.maxMs).toBeGreaterThanOrEqual(THRESHOLD_MS * 2 - 20);
     expect(slowLines(logger)).toEqual([]);
     expect(await slowCounted()).toBe(0);
   });

@@ -289,13 +289,14 @@ export class ConnectionMonitor implements PoolTracker {
   queryFinished(event: QueryEvent): void {
     if (this.fault !== undefined) return;
     try {
-      const ms = event.durationSeconds * 1000;
       // The finish time is derived from the event, so no clock is read per query.
-      const at = event.startTime + ms;
+      const at = event.startTime + event.durationSeconds * 1000;
       const stats = this.queries.statsFor(this.shapes.shape(event.sql, event));
-      stats.record(ms, event.rowCount, at);
-      if (event.error !== undefined) stats.recordError(event.sqlstate ?? errorCode(event.error));
+      // Per-fingerprint figures describe the statement (as pg_stat_statements does); the wait for a
+      // connection is in the acquisition statistics. A call that got no connection keeps its wait.
       const executionMs = event.executionSeconds === undefined ? undefined : event.executionSeconds * 1000;
+      stats.record(executionMs ?? event.durationSeconds * 1000, event.rowCount, at);
+      if (event.error !== undefined) stats.recordError(event.sqlstate ?? errorCode(event.error));
       if (executionMs !== undefined && executionMs >= this.slowMs) this.slowQuery(stats, event.pool, executionMs, at);
     } catch (error) {
       this.fail('queryFinished', error);
