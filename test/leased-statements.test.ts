@@ -1,29 +1,12 @@
 // Statements run on a leased client (getConnection, withConnection, transaction) reach the trackers like query() calls.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type pg from 'pg';
 import type { PostgresManager, PoolTracker, QueryEvent } from '../src/index.js';
-import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
-import { createManager } from './support/manager.js';
-import { createTelemetry, type Telemetry } from './support/otel.js';
+import { eventually } from './support/db.js';
+import { useTelemetryHarness } from './support/telemetry-harness.js';
 
-let database: TestDatabase;
-let telemetry: Telemetry;
-let manager: PostgresManager | undefined;
-
-beforeAll(async () => {
-  database = await createTestDatabase('leased');
-});
-
-afterAll(async () => {
-  await database?.drop();
-});
-
-afterEach(async () => {
-  await manager?.close({ timeoutMs: 1000 });
-  manager = undefined;
-  await telemetry?.shutdown();
-});
+const harness = useTelemetryHarness('leased');
 
 /**
  * The unhandled rejections raised while `run` and the statements it starts settle. Vitest's own
@@ -49,15 +32,7 @@ async function unhandledRejectionsDuring(run: () => void): Promise<unknown[]> {
 
 /** A manager with the monitor, the OpenTelemetry tracker and a recording tracker of its own. */
 async function start(): Promise<{ db: PostgresManager; events: QueryEvent[] }> {
-  telemetry = createTelemetry();
-  const { db } = await createManager(database.url, {
-    maxConnections: 2,
-    monitoringEnabled: true,
-    slowQueryThresholdMs: 100,
-    leakDetectionThresholdMs: 0,
-    telemetry: { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider },
-  });
-  manager = db;
+  const { db } = await harness.start({ maxConnections: 2, monitoringEnabled: true, slowQueryThresholdMs: 100, leakDetectionThresholdMs: 0 });
   const events: QueryEvent[] = [];
   const recorder: PoolTracker = { queryFinished: (event) => void events.push(event) };
   db.addTracker(recorder);
@@ -77,7 +52,7 @@ describe('statements on leased clients', () => {
     expect(JSON.stringify(slow)).not.toContain('secret-literal');
     const counted = db.getQueryStats().map((q) => q.query);
     expect(counted).toEqual(expect.arrayContaining(['BEGIN', 'COMMIT']));
-    expect(JSON.stringify(telemetry.packageSpans().map((s) => s.attributes))).not.toContain('secret-literal');
+    expect(JSON.stringify(harness.telemetry.packageSpans().map((s) => s.attributes))).not.toContain('secret-literal');
   });
 
   it('a failed statement on getConnection() produces an error span, and its parameter values are nowhere', async () => {
@@ -90,7 +65,7 @@ describe('statements on leased clients', () => {
     }
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ sqlstate: '22P02', attempts: 1, rowCount: null, fromLease: true });
-    const [span] = telemetry.packageSpans();
+    const [span] = harness.telemetry.packageSpans();
     expect(span?.status.code).toBe(SpanStatusCode.ERROR);
     expect(span?.attributes).toMatchObject({ 'db.response.status_code': '22P02', 'db.query.text': 'SELECT $1::int AS n' });
     expect(JSON.stringify({ attributes: span?.attributes, status: span?.status, events: span?.events })).not.toContain('not-a-number-7731');

@@ -1,48 +1,29 @@
 // Query and leak spans of the OpenTelemetry tracker: when they exist, their timing, parent, attributes and status.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
-import type { CreateOptions, PostgresManager } from '../src/index.js';
-import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
-import { createManager } from './support/manager.js';
-import { createTelemetry, hrToMs, sumOf, type Telemetry } from './support/otel.js';
+import type { PostgresManager } from '../src/index.js';
+import { eventually } from './support/db.js';
+import { hrToMs, sumOf } from './support/otel.js';
+import { useTelemetryHarness, type HarnessOptions } from './support/telemetry-harness.js';
 
-let database: TestDatabase;
-let telemetry: Telemetry;
-let manager: PostgresManager | undefined;
+const harness = useTelemetryHarness('otels');
 
-beforeAll(async () => {
-  database = await createTestDatabase('otels');
-});
-
-afterAll(async () => {
-  await database?.drop();
-});
-
-afterEach(async () => {
-  await manager?.close({ timeoutMs: 1000 });
-  manager = undefined;
-  await telemetry?.shutdown();
-});
-
-async function start(options: CreateOptions & { telemetry?: Omit<NonNullable<CreateOptions['telemetry']>, 'meterProvider' | 'tracerProvider'> } = {}): Promise<PostgresManager> {
-  telemetry = createTelemetry();
-  const { db } = await createManager(database.url, {
+async function start(options: HarnessOptions = {}): Promise<PostgresManager> {
+  const { db } = await harness.start({
     maxConnections: 2,
     monitoringEnabled: true,
     slowQueryThresholdMs: 10_000,
     leakDetectionThresholdMs: 0,
     retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 5 },
     ...options,
-    telemetry: { ...options.telemetry, meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider },
   });
-  manager = db;
   return db;
 }
 
 /** Runs `fn` inside an active span of the test, the way a request handler would. */
 async function inRequest<T>(fn: (parent: Span) => Promise<T>): Promise<{ parent: Span; value: T }> {
-  const tracer = telemetry.tracerProvider.getTracer('test-app');
+  const tracer = harness.telemetry.tracerProvider.getTracer('test-app');
   return tracer.startActiveSpan('GET /orders', async (parent) => {
     try {
       return { parent, value: await fn(parent) };
@@ -66,7 +47,7 @@ describe('query spans', () => {
       return db.query('SELECT pg_sleep(0.3)');
     });
 
-    const span = only(telemetry.packageSpans());
+    const span = only(harness.telemetry.packageSpans());
     expect(span.kind).toBe(SpanKind.CLIENT);
     expect(span.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
     expect(span.spanContext().traceId).toBe(parent.spanContext().traceId);
@@ -78,7 +59,7 @@ describe('query spans', () => {
     expect(span.name).toBe('SELECT');
     expect(span.attributes).toMatchObject({
       'db.system.name': 'postgresql',
-      'db.namespace': database.name,
+      'db.namespace': harness.database.name,
       'db.query.text': 'SELECT pg_sleep($1)',
       'db.operation.name': 'SELECT',
       'db.client.connection.pool.name': 'primary',
@@ -88,34 +69,34 @@ describe('query spans', () => {
     expect(span.attributes['server.address']).toEqual(expect.any(String));
     expect(span.attributes['server.port']).toEqual(expect.any(Number));
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
-    expect(sumOf(await telemetry.collect(), 'pg_manager.slow_queries')).toBe(1);
+    expect(sumOf(await harness.telemetry.collect(), 'pg_manager.slow_queries')).toBe(1);
   });
 
   it('a fast successful query produces no span', async () => {
     const db = await start();
     await inRequest(() => db.query('SELECT 1'));
-    expect(telemetry.packageSpans()).toHaveLength(0);
-    expect(telemetry.allSpans()).toHaveLength(1);
+    expect(harness.telemetry.packageSpans()).toHaveLength(0);
+    expect(harness.telemetry.allSpans()).toHaveLength(1);
   });
 
   it('a fast query produces a span when sampled', async () => {
     const db = await start({ telemetry: { sampleRatio: 1 } });
     await db.query('SELECT 1');
-    expect(only(telemetry.packageSpans()).name).toBe('SELECT');
+    expect(only(harness.telemetry.packageSpans()).name).toBe('SELECT');
   });
 
   it('traceAllQueries gives every call a span, named after operation and table', async () => {
     const db = await start({ telemetry: { traceAllQueries: true } });
     await db.query('CREATE TABLE IF NOT EXISTS orders (id int)');
     await db.query('SELECT id FROM orders WHERE id = $1', [7]);
-    const select = telemetry.packageSpans().find((s) => s.name === 'SELECT orders');
+    const select = harness.telemetry.packageSpans().find((s) => s.name === 'SELECT orders');
     expect(select?.attributes).toMatchObject({ 'db.collection.name': 'orders', 'db.query.text': 'SELECT id FROM orders WHERE id = $1' });
   });
 
   it('a failed query has error status, error.type and db.response.status_code', async () => {
     const db = await start();
     await expect(db.query('SELECT * FROM no_such_table')).rejects.toMatchObject({ code: '42P01' });
-    const span = only(telemetry.packageSpans());
+    const span = only(harness.telemetry.packageSpans());
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
     expect(span.status.message).toContain('does not exist');
     expect(span.attributes).toMatchObject({ 'db.response.status_code': '42P01', 'error.type': '42P01', 'db.collection.name': 'no_such_table' });
@@ -128,7 +109,7 @@ describe('query spans', () => {
     await expect(db.query('SELECT $1::int', ['not-a-number'])).rejects.toMatchObject({ code: '22P02' });
     await expect(db.query('INSERT INTO uniq VALUES ($1)', ['dup@example.com'])).rejects.toMatchObject({ code: '23505' });
 
-    const spans = telemetry.packageSpans();
+    const spans = harness.telemetry.packageSpans();
     expect(spans.map((s) => s.attributes['db.response.status_code'])).toEqual(['22P02', '23505']);
     for (const span of spans) {
       expect(span.status.code).toBe(SpanStatusCode.ERROR);
@@ -148,19 +129,19 @@ describe('query spans', () => {
     await db.query(`SELECT setval('flaky_seq', 3)`);
 
     const { parent } = await inRequest(() => db.query('SELECT flaky()'));
-    const span = only(telemetry.packageSpans());
+    const span = only(harness.telemetry.packageSpans());
     expect(span.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
     expect(span.attributes['pg_manager.attempts']).toBe(3);
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
-    expect(sumOf(await telemetry.collect(), 'pg_manager.retries', { 'error.type': '40001' })).toBe(2);
+    expect(sumOf(await harness.telemetry.collect(), 'pg_manager.retries', { 'error.type': '40001' })).toBe(2);
   });
 
   it('requireParentSpan leaves out spans of calls made outside any span', async () => {
     const db = await start({ telemetry: { requireParentSpan: true } });
     await expect(db.query('SELECT * FROM missing_outside')).rejects.toMatchObject({ code: '42P01' });
-    expect(telemetry.packageSpans()).toHaveLength(0);
+    expect(harness.telemetry.packageSpans()).toHaveLength(0);
     await inRequest(() => expect(db.query('SELECT * FROM missing_inside')).rejects.toMatchObject({ code: '42P01' }));
-    expect(only(telemetry.packageSpans()).attributes['db.collection.name']).toBe('missing_inside');
+    expect(only(harness.telemetry.packageSpans()).attributes['db.collection.name']).toBe('missing_inside');
   });
 
   it('rejects a sampling ratio outside 0..1', async () => {
@@ -173,7 +154,7 @@ describe('leak spans', () => {
     const db = await start({ leakDetectionThresholdMs: 100 });
     const lease = await db.getConnection();
     const spans = await eventually(
-      async () => telemetry.packageSpans(),
+      async () => harness.telemetry.packageSpans(),
       (s) => s.length > 0,
     );
     const leak = only(spans);
@@ -184,14 +165,14 @@ describe('leak spans', () => {
     expect(leak.attributes['pg_manager.lease.held_seconds']).toBeGreaterThanOrEqual(0.1);
     expect(String(leak.attributes['code.stacktrace'])).toContain('otel-spans.test.ts');
     expect(hrToMs(leak.endTime) - hrToMs(leak.startTime)).toBeGreaterThanOrEqual(95);
-    expect(sumOf(await telemetry.collect(), 'pg_manager.connection.leaks', { 'db.client.connection.pool.name': 'primary' })).toBe(1);
+    expect(sumOf(await harness.telemetry.collect(), 'pg_manager.connection.leaks', { 'db.client.connection.pool.name': 'primary' })).toBe(1);
 
     lease.release();
-    const resolved = telemetry.packageSpans().find((s) => s.name === 'pg_manager.connection.leak_resolved');
+    const resolved = harness.telemetry.packageSpans().find((s) => s.name === 'pg_manager.connection.leak_resolved');
     expect(resolved?.links.map((l) => l.context.spanId)).toEqual([leak.spanContext().spanId]);
     expect(resolved?.attributes['pg_manager.lease.id']).toBe(leak.attributes['pg_manager.lease.id']);
     expect(resolved?.attributes['pg_manager.lease.held_seconds']).toBeGreaterThanOrEqual(leak.attributes['pg_manager.lease.held_seconds'] as number);
     // Reported once, however many sweeps ran.
-    expect(sumOf(await telemetry.collect(), 'pg_manager.connection.leaks')).toBe(1);
+    expect(sumOf(await harness.telemetry.collect(), 'pg_manager.connection.leaks')).toBe(1);
   });
 });

@@ -1,41 +1,17 @@
 // A slow query is a statement that ran long, not a call that waited for a connection.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, type PostgresManager, type PoolTracker, type QueryEvent } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { createManager, type CapturingLogger } from './support/manager.js';
-import { createTelemetry, sumOf, type Telemetry } from './support/otel.js';
+import type { CapturingLogger } from './support/manager.js';
+import { sumOf } from './support/otel.js';
+import { useTelemetryHarness } from './support/telemetry-harness.js';
 
 const THRESHOLD_MS = 200;
 
-let database: TestDatabase;
-let telemetry: Telemetry;
-let manager: PostgresManager | undefined;
-
-beforeAll(async () => {
-  database = await createTestDatabase('slowq');
-});
-
-afterAll(async () => {
-  await database?.drop();
-});
-
-afterEach(async () => {
-  await manager?.close({ timeoutMs: 1000 });
-  manager = undefined;
-  await telemetry?.shutdown();
-});
+const harness = useTelemetryHarness('slowq');
 
 /** One connection, the monitor and the OpenTelemetry tracker on, and a recording tracker. */
 async function start(): Promise<{ db: PostgresManager; events: QueryEvent[]; logger: CapturingLogger }> {
-  telemetry = createTelemetry();
-  const { db, logger } = await createManager(database.url, {
-    maxConnections: 1,
-    monitoringEnabled: true,
-    slowQueryThresholdMs: THRESHOLD_MS,
-    leakDetectionThresholdMs: 0,
-    telemetry: { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider },
-  });
-  manager = db;
+  const { db, logger } = await harness.start({ maxConnections: 1, monitoringEnabled: true, slowQueryThresholdMs: THRESHOLD_MS, leakDetectionThresholdMs: 0 });
   const events: QueryEvent[] = [];
   const recorder: PoolTracker = { queryFinished: (event) => void events.push(event) };
   db.addTracker(recorder);
@@ -43,7 +19,7 @@ async function start(): Promise<{ db: PostgresManager; events: QueryEvent[]; log
 }
 
 const slowLines = (logger: CapturingLogger): string[] => logger.lines.filter((l) => l.includes('slow query'));
-const slowCounted = async (): Promise<number> => sumOf(await telemetry.collect(), 'pg_manager.slow_queries');
+const slowCounted = async (): Promise<number> => sumOf(await harness.telemetry.collect(), 'pg_manager.slow_queries');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('slow queries are judged on the statement, not the wait', () => {
