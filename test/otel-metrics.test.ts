@@ -119,11 +119,12 @@ describe('OpenTelemetry metrics', () => {
       (p) => p.attributes['error.type'] === undefined,
     );
     expect(ok).toHaveLength(1);
+    expect(ok[0]!.attributes['db.namespace']).toBe(primaryDb.name);
     const histogram = ok[0]!.value as Histogram;
     expect(histogram.count).toBe(1);
     expect(histogram.buckets.boundaries).toEqual([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]);
     expect(histogram.sum).toBeLessThan(5);
-    expect(histogramCount(collected, 'db.client.operation.duration', REPLICA)).toBe(1);
+    expect(histogramCount(collected, 'db.client.operation.duration', { ...REPLICA, 'db.namespace': replicaDb.name })).toBe(1);
 
     const failed = pointsOf(collected, 'db.client.operation.duration', { ...PRIMARY, 'error.type': '42P01' });
     expect(failed).toHaveLength(1);

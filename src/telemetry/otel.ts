@@ -221,7 +221,8 @@ class PoolSeries {
   }
 
   private withShape(shape: QueryShape): Attributes {
-    const attributes: Attributes = { ...this.common };
+    // db.namespace is conditionally required on the operation metrics "if available", and it is.
+    const attributes: Attributes = { ...this.common, [ATTR_DB_NAMESPACE]: this.pool.server.database };
     if (shape.operation) attributes[ATTR_DB_OPERATION_NAME] = shape.operation;
     if (shape.collection) attributes[ATTR_DB_COLLECTION_NAME] = shape.collection;
     return attributes;
