@@ -65,10 +65,13 @@ export interface DatabaseTarget {
   readonly ssl: false | { rejectUnauthorized: boolean };
   /** The URL with the password replaced, safe to show. */
   readonly redactedUrl: string;
+  /** For an app's own pool (`create({ pool })`): that pool's settings, which connections outside it (migrations) use instead of the fields. */
+  readonly connection?: () => Readonly<Record<string, unknown>>;
 }
 
 /** The fields node-postgres needs to reach a target, without the URL: pg would keep a connection string enumerable. */
-export function connectionFields(target: DatabaseTarget): Pick<DatabaseTarget, 'host' | 'port' | 'database' | 'user' | 'password' | 'ssl'> {
+export function connectionFields(target: DatabaseTarget): Readonly<Record<string, unknown>> {
+  if (target.connection) return target.connection();
   return { host: target.host, port: target.port, database: target.database, user: target.user, password: target.password, ssl: target.ssl };
 }
 
@@ -244,12 +247,35 @@ export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget 
   });
 }
 
-export function resolveConfig(options: ManagerOptions = {}): ManagerConfig {
+/** Pools an app built itself (`create({ pool, readPool })`), described by what they reach. */
+export interface AdoptedTargets {
+  primary?: DatabaseTarget | undefined;
+  replica?: DatabaseTarget | undefined;
+}
+
+// Options that only shape a pool the manager builds; an adopted pool keeps its own settings.
+const BUILD_OPTIONS = ['minConnections', 'maxConnections', 'statementTimeoutMs', 'queryTimeoutMs', 'idleTimeoutMs', 'applicationName'] as const;
+
+function checkAdopted(options: ManagerOptions, adopted: AdoptedTargets): void {
+  if (adopted.primary && options.databaseUrl !== undefined) {
+    throw new ConfigError('databaseUrl', 'cannot be given with pool: the pool\'s own settings say where it connects');
+  }
+  if (adopted.replica && options.readReplicaUrl !== undefined) {
+    throw new ConfigError('readReplicaUrl', 'cannot be given with readPool: the pool\'s own settings say where it connects');
+  }
+  const builtNone = adopted.primary !== undefined && (adopted.replica !== undefined || options.readReplicaUrl === undefined);
+  const unused = builtNone ? BUILD_OPTIONS.find((name) => options[name] !== undefined) : undefined;
+  if (unused) throw new ConfigError(unused, 'has no effect on a pool the app built (pool): set it on that pg.Pool instead');
+}
+
+export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTargets = {}): ManagerConfig {
   const env = options.env ?? process.env;
-  const primaryRaw = pick(options.databaseUrl, 'databaseUrl', env, 'DATABASE_URL');
-  const primary = parseDatabaseUrl(primaryRaw?.value, primaryRaw?.field ?? 'DATABASE_URL');
-  const replicaRaw = pick(options.readReplicaUrl, 'readReplicaUrl', env, 'READ_REPLICA_URL');
-  const replica = replicaRaw ? parseDatabaseUrl(replicaRaw.value, replicaRaw.field) : undefined;
+  checkAdopted(options, adopted);
+  // With an app's own pool, DATABASE_URL in the environment is not this manager's to read.
+  const primaryRaw = adopted.primary ? undefined : pick(options.databaseUrl, 'databaseUrl', env, 'DATABASE_URL');
+  const primary = adopted.primary ?? parseDatabaseUrl(primaryRaw?.value, primaryRaw?.field ?? 'DATABASE_URL');
+  const replicaRaw = adopted.replica || adopted.primary ? pick(options.readReplicaUrl, 'readReplicaUrl', {}, undefined) : pick(options.readReplicaUrl, 'readReplicaUrl', env, 'READ_REPLICA_URL');
+  const replica = adopted.replica ?? (replicaRaw ? parseDatabaseUrl(replicaRaw.value, replicaRaw.field) : undefined);
 
   const minRaw = pick(options.minConnections, 'minConnections', env, 'DB_MIN_CONNECTIONS');
   const maxRaw = pick(options.maxConnections, 'maxConnections', env, 'DB_MAX_CONNECTIONS');

@@ -1,8 +1,9 @@
 // PostgresManager: the public face. Wires pools, retries and trackers; knows nothing of OpenTelemetry.
-import type pg from 'pg';
+import pg from 'pg';
 import { inspect } from 'node:util';
-import { resolveConfig, type ManagerConfig, type ManagerOptions } from './config.js';
+import { resolveConfig, type AdoptedTargets, type DatabaseTarget, type ManagerConfig, type ManagerOptions } from './config.js';
 import {
+  ConfigError,
   ConnectionTimeoutError,
   ManagerClosedError,
   RetryExhaustedError,
@@ -10,7 +11,9 @@ import {
 } from './errors.js';
 import type { Lease } from './pool/lease.js';
 import { Borrower } from './pool/borrower.js';
-import { ManagedPool } from './pool/managed-pool.js';
+import { ManagedPool, type AcquireRequest } from './pool/managed-pool.js';
+import { installPoolFace, type PoolFaceRoutes } from './pool/pool-face.js';
+import { buildPool, claimPool, describeAdoptedPool } from './pool/pool-source.js';
 import { checkMigrationTimeouts, type MigrationTimeouts } from './migrations/options.js';
 import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf } from './query/retry.js';
@@ -39,7 +42,8 @@ export interface ConnectionOptions {
 export interface QueryOptions extends ConnectionOptions {
   /**
    * The statement may safely run twice (a read, an upsert, an insert guarded by a unique key).
-   * Only then is it re-sent after the connection was lost mid-statement.
+   * Only then is it re-sent after the connection was lost mid-statement. Defaults to `readOnly`;
+   * `false` keeps even a read from being sent twice.
    */
   idempotent?: boolean;
 }
@@ -84,6 +88,14 @@ export interface PoolMetrics extends MonitorReport {
 }
 
 export interface CreateOptions extends ManagerOptions {
+  /**
+   * An app's own pg.Pool to manage instead of building one from databaseUrl: its own callers'
+   * pool.query() and pool.connect() are then timed, counted and leak-checked too. The pool keeps
+   * its settings (max, min, timeouts, TLS); the manager closes it on close().
+   */
+  pool?: pg.Pool;
+  /** The same for the read replica, instead of readReplicaUrl. */
+  readPool?: pg.Pool;
   /** Where warnings go (console by default). Messages never contain passwords or parameter values. */
   logger?: Logger;
   /** Providers and span options for the OpenTelemetry tracker (attached when monitoring is enabled). */
@@ -103,6 +115,11 @@ const REPLICA_COOLDOWN_MS = 5000;
 
 const NO_OPTIONS: QueryOptions = Object.freeze({});
 
+interface AdoptedPools {
+  pool: pg.Pool | undefined;
+  readPool: pg.Pool | undefined;
+}
+
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
 
 export class PostgresManager {
@@ -118,42 +135,49 @@ export class PostgresManager {
   private closing: Promise<void> | undefined;
   private readonly routing: QueryRouting;
 
-  private constructor(config: ManagerConfig, logger: Logger, migrationTimeouts: MigrationTimeouts) {
+  private constructor(config: ManagerConfig, logger: Logger, migrationTimeouts: MigrationTimeouts, adopted: AdoptedPools) {
     this.config = config;
     this.logger = logger;
     this.migrationTimeouts = migrationTimeouts;
     this.trackers = new TrackerFanout(logger);
-    const common = {
-      min: config.minConnections,
-      max: config.maxConnections,
-      idleTimeoutMs: config.idleTimeoutMs,
-      connectionTimeoutMs: config.connectionTimeoutMs,
-      statementTimeoutMs: config.statementTimeoutMs,
-      queryTimeoutMs: config.queryTimeoutMs,
-      applicationName: config.applicationName,
-      leakDetectionThresholdMs: config.leakDetectionThresholdMs,
-      trackers: this.trackers,
-      logger,
+    const managed = (role: 'primary' | 'replica', target: DatabaseTarget, own: pg.Pool | undefined): ManagedPool => {
+      const pool = own ?? buildPool({ ...config, min: config.minConnections, max: config.maxConnections, target });
+      return new ManagedPool({
+        name: config.poolNames[role],
+        role,
+        pool,
+        target,
+        connectionTimeoutMs: config.connectionTimeoutMs,
+        leakDetectionThresholdMs: config.leakDetectionThresholdMs,
+        trackers: this.trackers,
+        logger,
+      });
     };
-    this.primary = new ManagedPool({ ...common, name: config.poolNames.primary, role: 'primary', target: config.primary });
-    this.replica = config.replica
-      ? new ManagedPool({ ...common, name: config.poolNames.replica, role: 'replica', target: config.replica })
-      : undefined;
+    this.primary = managed('primary', config.primary, adopted.pool);
+    this.replica = config.replica ? managed('replica', config.replica, adopted.readPool) : undefined;
     this.routing = {
       trackers: this.trackers,
       retry: config.retry,
       isClosing: () => this.closing !== undefined,
-      poolFor: (readOnly) => (readOnly ? this.readPool() : this.primary),
+      poolFor: (readOnly) => (readOnly ? this.readTarget() : this.primary),
       replicaFailed: (pool, error) => this.replicaFailed(pool, error),
     };
+    for (const pool of this.pools()) installPoolFace(pool.pool, this.faceRoutes(pool));
   }
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
-    const { logger, telemetry, monitor, migrations, ...managerOptions } = options;
-    const config = resolveConfig(managerOptions);
+    const { logger, telemetry, monitor, migrations, pool, readPool, ...managerOptions } = options;
+    const adopted: AdoptedTargets = {
+      primary: pool === undefined ? undefined : describeAdoptedPool(pool, 'pool'),
+      replica: readPool === undefined ? undefined : describeAdoptedPool(readPool, 'readPool'),
+    };
+    if (pool !== undefined && pool === readPool) throw new ConfigError('readPool', 'must be a different pg.Pool from pool');
+    const config = resolveConfig(managerOptions, adopted);
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
-    const manager = new PostgresManager(config, logger ?? consoleLogger, migrationTimeouts);
+    if (pool) claimPool(pool, 'pool');
+    if (readPool) claimPool(readPool, 'readPool');
+    const manager = new PostgresManager(config, logger ?? consoleLogger, migrationTimeouts, { pool, readPool });
     try {
       if (manager.config.monitoringEnabled) {
         // The benchmark's cache-miss workload showed the parser costing twice the scanner per new text,
@@ -242,7 +266,7 @@ export class PostgresManager {
     if (this.closing) throw new ManagerClosedError();
   }
 
-  private readPool(): ManagedPool {
+  private readTarget(): ManagedPool {
     return this.replica && performance.now() >= this.replicaDownUntil ? this.replica : this.primary;
   }
 
@@ -279,13 +303,75 @@ export class PostgresManager {
   async getConnection(options: ConnectionOptions = {}): Promise<Lease> {
     this.assertOpen();
     const borrower = this.borrower(this.getConnection);
-    const pool = options.readOnly ? this.readPool() : this.primary;
-    try {
-      return await pool.acquire(options.timeoutMs, borrower);
-    } catch (error) {
-      if (this.replicaFailed(pool, error)) return this.primary.acquire(options.timeoutMs, borrower);
-      throw error;
+    return new Promise((resolve, reject) => {
+      this.lend(options.readOnly === true, options.timeoutMs, borrower, { acquired: (error, lease) => (error ? reject(error) : resolve(lease!)) });
+    });
+  }
+
+  /**
+   * The primary pool as a pg.Pool, for libraries that take one (Kysely's PostgresDialect, Drizzle,
+   * Prisma's PrismaPg, Knex's connectionPool) and for code written against pg. Its connect() and
+   * query() go through the manager: the acquisition timeout of the pool's own
+   * connectionTimeoutMillis (CONNECTION_TIMEOUT_SECONDS unless the app built the pool) with a
+   * ConnectionTimeoutError, leases that are tracked and leak-checked, and every statement reported.
+   * The client it hands out is pg's own PoolClient. `end()` closes the manager.
+   */
+  get pool(): pg.Pool {
+    return this.primary.pool;
+  }
+
+  /** The replica's pg.Pool when one is configured (connect() and query() fall back to the primary as read() does), else the primary's. */
+  get readPool(): pg.Pool {
+    return (this.replica ?? this.primary).pool;
+  }
+
+  /**
+   * A stand-in for the `pg` module whose Pool constructor hands back this manager's pool, for
+   * libraries that build their own pool from a module (TypeORM's `driver` option). The pool
+   * options they pass are ignored: the manager's configuration says where and how to connect.
+   */
+  pgModule(): typeof pg {
+    const pool = this.primary.pool;
+    // A constructor that returns an object makes `new` yield that object.
+    function ManagedPgPool(): pg.Pool {
+      return pool;
     }
+    return Object.create(pg, { Pool: { value: ManagedPgPool, enumerable: true } }) as typeof pg;
+  }
+
+  private faceRoutes(pool: ManagedPool): PoolFaceRoutes {
+    const readOnly = pool.role === 'replica';
+    // A statement from a library is never assumed safe to send twice, not even on the replica face.
+    const options: QueryOptions = Object.freeze({ timeoutMs: pool.ownTimeoutMs, readOnly, idempotent: false });
+    return {
+      connect: (from, done) => {
+        if (this.closing) return done(new ManagerClosedError(), undefined);
+        const request: AcquireRequest = { acquired: (error, lease) => done(error, lease?.client) };
+        this.lend(readOnly, pool.ownTimeoutMs, this.borrower(from), request);
+      },
+      query: (statement, values, done) => {
+        if (this.closing) return done(new ManagerClosedError(), undefined);
+        new QueryRun(this.routing, statement, values, options, (result) => done(undefined, result), (error) => done(error as Error, undefined)).start();
+      },
+      end: () => this.close(),
+    };
+  }
+
+  /** Lends a lease from the primary, or the replica for `readOnly` (the primary when the replica cannot serve). */
+  private lend(readOnly: boolean, timeoutMs: number | undefined, borrower: { stack?: string } | undefined, request: AcquireRequest): void {
+    const pool = readOnly ? this.readTarget() : this.primary;
+    const lent = { borrower, reportsStatements: true };
+    pool.acquireFor(
+      {
+        acquired: (error, lease) => {
+          if (error && this.replicaFailed(pool, error)) return this.primary.acquireFor(request, timeoutMs, undefined, lent);
+          request.acquired(error, lease);
+        },
+      },
+      timeoutMs,
+      undefined,
+      lent,
+    );
   }
 
   /** Runs `fn` with a connection and always releases it, destroying it if `fn` broke it. */

@@ -1,25 +1,23 @@
 // One pg.Pool with its name and role: timed acquisition in pg-pool's own queue, error listeners for
 // every client's whole life, late arrivals released, leases swept for leaks.
 import pg from 'pg';
-import { connectionFields, MAX_TIMER_MS, type DatabaseTarget } from '../config.js';
+import { MAX_TIMER_MS, type DatabaseTarget } from '../config.js';
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
 import { LiveSet, type Slotted } from './live-set.js';
-import { installStatementReporting, type StatementSink } from './statement-reporting.js';
+import { installStatementReporting, isStatementReporting, type StatementSink } from './statement-reporting.js';
 import { sqlstateOf } from '../query/retry.js';
 
 export interface ManagedPoolOptions {
   name: string;
   role: PoolRole;
+  /** The pg.Pool managed: built by the manager, or an app's own, adopted as it is. */
+  pool: pg.Pool;
+  /** The server it reaches, for telemetry attributes. */
   target: DatabaseTarget;
-  min: number;
-  max: number;
-  idleTimeoutMs: number;
+  /** The manager API's default acquisition timeout (CONNECTION_TIMEOUT_SECONDS). */
   connectionTimeoutMs: number;
-  statementTimeoutMs: number;
-  queryTimeoutMs: number;
-  applicationName: string;
   leakDetectionThresholdMs: number;
   trackers: TrackerFanout;
   logger: Logger;
@@ -31,7 +29,7 @@ export interface AcquireRequest {
 }
 
 /** How a lease is lent to a caller outside the manager. */
-interface LendOptions {
+export interface LendOptions {
   /** The borrower's stack, for leak reports. */
   borrower: { stack?: string } | undefined;
   /** Statements run on the client are reported to the trackers (query() reports its own). */
@@ -43,13 +41,32 @@ interface Waiter extends Slotted {
 }
 
 /** A pg Client that remembers when it was constructed, which pg-pool does right before connecting it. */
-class TimedClient extends pg.Client {
-  readonly constructedAt = performance.now();
-  /** Set when pg-pool reports it connected. */
-  opened = false;
+interface TimedClient extends pg.Client {
+  readonly constructedAt: number;
+  /** False until pg-pool reports it connected; undefined on clients an adopted pool opened before it was adopted. */
+  opened: boolean | undefined;
 }
 
-// pg-pool (pinned at 3.14) reports both of its acquisition timeouts as plain Errors with no code.
+type ClientClass = new (...args: never[]) => pg.Client;
+const TIMED = Symbol('otel-pg-manager.timed-client');
+
+/**
+ * pg-pool builds each client from the instance's `Client`; a subclass of whatever class that is
+ * (pg's own, pg-native's, an app's) times the connect without touching any prototype.
+ */
+function timedClass(Base: ClientClass): ClientClass {
+  if ((Base as unknown as Record<symbol, unknown>)[TIMED]) return Base;
+  return class extends Base {
+    static readonly [TIMED] = true;
+    readonly constructedAt = performance.now();
+    opened = false;
+  };
+}
+
+/** The pg-pool internals read here (pg-pool 3.x): its instance `Client` and the list of every client it made. */
+type PoolInternals = pg.Pool & { Client: ClientClass; _clients: TimedClient[] };
+
+// pg-pool (3.x) reports both of its acquisition timeouts as plain Errors with no code.
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 const CONNECT_TIMEOUT_MESSAGE = 'Connection terminated due to connection timeout';
 
@@ -57,14 +74,37 @@ function isPoolTimeout(error: Error): boolean {
   return error.message === QUEUE_TIMEOUT_MESSAGE || error.message === CONNECT_TIMEOUT_MESSAGE;
 }
 
+type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+/**
+ * node-postgres crashes the process on an 'error' event nobody listens to, and pg-pool only
+ * listens while the client is idle: this listener stays for the client's whole life.
+ */
+function instrumentClient(client: pg.Client & BrokenMarked): void {
+  client.on('error', () => {
+    client[BROKEN] = true;
+  });
+  installStatementReporting(client);
+}
+
 export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   readonly name: string;
   readonly role: PoolRole;
-  readonly max: number;
-  readonly min: number;
   readonly server: TrackedPool['server'];
   readonly defaultTimeoutMs: number;
-  private readonly pool: pg.Pool;
+  /**
+   * What the pool's own `connectionTimeoutMillis` says, for calls made through the pg.Pool
+   * interface (a library's, or an adopted pool's own callers). pg's 0, "wait forever", is the
+   * longest timer Node can hold (24.8 days).
+   */
+  readonly ownTimeoutMs: number;
+  /** The pg.Pool itself, with its pg.Pool face installed by the manager. */
+  readonly pool: pg.Pool;
+  private readonly options: pg.PoolConfig;
+  // pg-pool's own methods, kept before the face replaced them on the instance.
+  private readonly poolConnect: (callback: ConnectCallback) => void;
+  private readonly poolEnd: () => Promise<void>;
+  private readonly ownConnectionTimeout: number | undefined;
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
   private readonly active = new LiveSet<Lease>();
@@ -75,33 +115,25 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   private ending: Promise<void> | undefined;
 
   constructor(options: ManagedPoolOptions) {
-    const { target } = options;
+    const { target, pool } = options;
     this.name = options.name;
     this.role = options.role;
-    this.max = options.max;
-    this.min = options.min;
     this.server = { address: target.host, port: target.port, database: target.database };
     this.defaultTimeoutMs = options.connectionTimeoutMs;
     this.trackers = options.trackers;
     this.logger = options.logger;
     this.leakThresholdMs = options.leakDetectionThresholdMs;
-    this.pool = new pg.Pool({
-      Client: TimedClient,
-      ...connectionFields(target),
-      max: options.max,
-      min: options.min,
-      idleTimeoutMillis: options.idleTimeoutMs,
-      connectionTimeoutMillis: options.connectionTimeoutMs,
-      application_name: options.applicationName,
-      // Without keepalive a half-open connection to a vanished server is only noticed after hours.
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-      ...(options.statementTimeoutMs > 0 ? { statement_timeout: options.statementTimeoutMs } : {}),
-      ...(options.queryTimeoutMs > 0 ? { query_timeout: options.queryTimeoutMs } : {}),
-    });
-    this.pool.on('connect', (client) => this.onConnect(client as unknown as TimedClient));
+    this.pool = pool;
+    this.options = pool.options as pg.PoolConfig;
+    this.ownConnectionTimeout = this.options.connectionTimeoutMillis;
+    this.ownTimeoutMs = this.ownConnectionTimeout && this.ownConnectionTimeout > 0 ? Math.min(this.ownConnectionTimeout, MAX_TIMER_MS) : MAX_TIMER_MS;
+    this.poolConnect = pool.connect as unknown as (callback: ConnectCallback) => void;
+    this.poolEnd = pool.end as () => Promise<void>;
+    const internals = pool as PoolInternals;
+    internals.Client = timedClass(internals.Client);
+    pool.on('connect', (client) => this.onConnect(client as unknown as TimedClient & BrokenMarked));
     // pg-pool has already removed the idle client that failed; this only keeps the process alive.
-    this.pool.on('error', (error) => {
+    pool.on('error', (error) => {
       this.logger.warn(`otel-pg-manager: pool "${this.name}" dropped an idle connection: ${error.message}`);
     });
     if (this.leakThresholdMs > 0) {
@@ -111,13 +143,17 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     }
   }
 
+  /** Read from the pool's options at every collection, as pg-pool itself does. */
+  get max(): number {
+    return this.options.max ?? 10;
+  }
+
+  get min(): number {
+    return this.options.min ?? 0;
+  }
+
   private onConnect(client: TimedClient & BrokenMarked): void {
-    // node-postgres crashes the process on an 'error' event nobody listens to, and pg-pool only
-    // listens while the client is idle. This listener stays for the client's whole life.
-    client.on('error', () => {
-      client[BROKEN] = true;
-    });
-    installStatementReporting(client);
+    instrumentClient(client);
     client.opened = true;
     this.lastConnectFailure = undefined;
     this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
@@ -126,8 +162,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   /** pg-pool's totalCount includes connections still being opened; they are counted apart. */
   counts(): PoolCountsSnapshot {
     let opening = 0;
-    // pg-pool (pinned) keeps every client it created, connected or not, in `_clients`.
-    for (const client of (this.pool as unknown as { _clients: TimedClient[] })._clients) if (!client.opened) opening++;
+    // pg-pool keeps every client it created, connected or not, in `_clients`.
+    for (const client of (this.pool as PoolInternals)._clients) if (client.opened === false) opening++;
     return { total: this.pool.totalCount - opening, idle: this.pool.idleCount, waiting: this.pool.waitingCount, opening };
   }
 
@@ -157,24 +193,32 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     }
     const waiter: Waiter = { request, liveSlot: -1 };
     this.waiters.add(waiter);
-    this.pool.options.connectionTimeoutMillis = timeoutMs;
-    this.pool.connect((error, client, done) => {
-      // Not waiting any more means close() already rejected the caller: the connection goes straight back.
-      if (!this.waiters.delete(waiter)) {
-        if (client) done();
-        return;
-      }
-      const now = performance.now();
-      const waitSeconds = (now - start) / 1000;
-      if (error || !client) {
-        request.acquired(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds), undefined);
-        return;
-      }
-      const lease = new Lease(this, client, done, now, lent?.borrower, lent?.reportsStatements === true);
-      this.active.add(lease);
-      this.trackers.acquired(this, waitSeconds);
-      request.acquired(undefined, lease);
-    });
+    // pg-pool reads the timeout synchronously inside connect(); the pool's own value is put back at
+    // once, so the connects it starts later for others, and the app's view of its options, keep it.
+    this.options.connectionTimeoutMillis = timeoutMs;
+    try {
+      this.poolConnect.call(this.pool, (error, client, done) => {
+        // Not waiting any more means close() already rejected the caller: the connection goes straight back.
+        if (!this.waiters.delete(waiter)) {
+          if (client) done();
+          return;
+        }
+        const now = performance.now();
+        const waitSeconds = (now - start) / 1000;
+        if (error || !client) {
+          request.acquired(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds), undefined);
+          return;
+        }
+        // A connection an adopted pool opened before it was adopted is instrumented on its first lease.
+        if (!isStatementReporting(client)) instrumentClient(client);
+        const lease = new Lease(this, client, done, now, lent?.borrower, lent?.reportsStatements === true);
+        this.active.add(lease);
+        this.trackers.acquired(this, waitSeconds);
+        request.acquired(undefined, lease);
+      });
+    } finally {
+      this.options.connectionTimeoutMillis = this.ownConnectionTimeout;
+    }
   }
 
   private acquireError(error: Error, start: number, timeoutMs: number, waitSeconds: number): Error {
@@ -271,7 +315,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   async close(timeoutMs: number): Promise<number> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const waiter of this.waiters.drain()) waiter.request.acquired(new ManagerClosedError(), undefined);
-    this.ending ??= this.pool.end();
+    this.ending ??= this.poolEnd.call(this.pool);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), timeoutMs);

@@ -68,3 +68,8 @@ export function installStatementReporting(client: pg.Client): void {
 export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | undefined): void {
   (client as pg.PoolClient & StatementReporting)[SINK] = sink;
 }
+
+/** True once installStatementReporting() has run on the client. */
+export function isStatementReporting(client: pg.PoolClient): boolean {
+  return SINK in client;
+}

@@ -13,7 +13,15 @@ import { backoffDelay, classifyError, isConnectionBroken, sqlstateOf, type Failu
 export interface QueryRunOptions {
   timeoutMs?: number;
   readOnly?: boolean;
+  /** May the statement be sent again after its connection was lost mid-statement? Defaults to `readOnly`. */
   idempotent?: boolean;
+}
+
+/** The text a statement is reported under: a query config's `text`, or nothing to show. */
+function textOf(statement: string | pg.QueryConfig): string {
+  if (typeof statement === 'string') return statement;
+  const text = (statement as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text : '';
 }
 
 /** What a run needs from the manager: where to send each attempt, and whether it is shutting down. */
@@ -44,15 +52,18 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   private awaitingResult = false;
   private readonly startTime = performance.now();
   private readonly context: unknown;
+  private readonly sql: string;
 
+  /** `statement`: text, or a pg query config (rowMode, types, name), handed to pg as it is. */
   constructor(
     private readonly routing: QueryRouting,
-    private readonly sql: string,
+    private readonly statement: string | pg.QueryConfig,
     private readonly params: unknown[] | undefined,
     private readonly options: QueryRunOptions,
     private readonly resolve: (result: pg.QueryResult<R>) => void,
     private readonly reject: (error: unknown) => void,
   ) {
+    this.sql = textOf(statement);
     this.context = routing.trackers.size > 0 ? routing.trackers.captureContext() : undefined;
     this.pool = routing.poolFor(options.readOnly === true);
   }
@@ -74,7 +85,7 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     this.lease = lease;
     this.awaitingResult = true;
     try {
-      lease.client.query<R>(this.sql, this.params as unknown[], this.executed);
+      lease.client.query<R>(this.statement as string, this.params as unknown[], this.executed);
     } catch (thrown) {
       this.awaitingResult = false;
       this.failSafely(thrown, 'execute');
@@ -117,8 +128,8 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     // A replica that cannot serve is not waited for: the next attempt goes to the primary.
     if (phase === 'acquire' && routing.replicaFailed(pool, error)) return this.nextAttempt();
     const decision = classifyError(error, phase);
-    const sentOnce = this.options.readOnly === true || this.options.idempotent === true;
-    const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && sentOnce);
+    const resendable = this.options.idempotent ?? this.options.readOnly === true;
+    const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && resendable);
     if (!retryable || attempt > routing.retry.maxRetries || routing.isClosing()) {
       this.report(error, null);
       if (retryable && routing.isClosing()) return this.reject(new ManagerClosedError(error));
