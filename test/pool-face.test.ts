@@ -192,6 +192,29 @@ describe('db.pool.connect', () => {
     });
   });
 
+  it('leaves a client that ran LISTEN alone, as one held on purpose, while another kept client is reported', async () => {
+    await withManager({ leakDetectionThresholdMs: 100, maxConnections: 2 }, async (db) => {
+      const listener = await db.pool.connect();
+      const listenerPid = listener.processID;
+      await listener.query('LISTEN pool_face_jobs');
+      const kept = await db.pool.connect();
+      const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length > 0, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(db.getPoolMetrics().leaks.detected).toBe(1);
+      expect(leaks.active).toHaveLength(1);
+      kept.release();
+      // The mark belongs to the lease: the same connection lent again and kept is reported.
+      await listener.query('UNLISTEN *');
+      listener.release();
+      // pg-pool lends the connection released last first.
+      const again = await db.pool.connect();
+      expect(again.processID).toBe(listenerPid);
+      await eventually(async () => db.getPoolMetrics().leaks.detected, (n) => n === 2, 5000);
+      expect(db.getPoolMetrics().leaks.detected).toBe(2);
+      again.release();
+    });
+  });
+
   it('reports statements run on the client: a slow one reaches the slow-query list with its literals stripped', async () => {
     await withManager({ slowQueryThresholdMs: 50 }, async (db) => {
       const client = await db.pool.connect();

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../query/retry.js';
 import type { Slotted } from './live-set.js';
-import { reportStatementsTo, type StatementSink } from './statement-reporting.js';
+import { isListening, reportStatementsTo, type StatementSink } from './statement-reporting.js';
 
 /** Marks a client whose connection reported an 'error' event; it must never be reused. */
 export const BROKEN = Symbol('otel-pg-manager.broken');
@@ -118,6 +118,11 @@ export class Lease implements AsyncDisposable, Slotted {
 
   get isReleased(): boolean {
     return this.released;
+  }
+
+  /** Held to wait for notifications (it ran LISTEN): leak detection leaves it alone. */
+  get isListening(): boolean {
+    return this.reportsStatements && isListening(this.pgClient);
   }
 
   /**

@@ -293,7 +293,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     const now = performance.now();
     for (const lease of this.active.snapshot()) {
       // A released lease still here is waiting for its ReadyForQuery: given back, not leaked.
-      if (!lease.isReleased && now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
+      if (!lease.isReleased && !lease.isListening && now - lease.acquiredAt >= this.leakThresholdMs) this.reportLeak(lease, now);
     }
   }
 

@@ -11,9 +11,13 @@ export interface StatementSink {
 }
 
 const SINK = Symbol('otel-pg-manager.statement-sink');
+/** Set on a client whose current lease ran LISTEN: it is held on purpose, to wait for notifications. */
+const LISTENING = Symbol('otel-pg-manager.listening');
+const LISTEN_STATEMENT = /^\s*listen\s/i;
 
 export interface StatementReporting {
   [SINK]: StatementSink | undefined;
+  [LISTENING]?: boolean;
 }
 
 type QueryCallback = (error: Error | null, result?: pg.QueryResult) => void;
@@ -33,6 +37,7 @@ export function installStatementReporting(client: pg.Client): void {
     if (typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
       return query.call(this, config, values, callback);
     }
+    if (LISTEN_STATEMENT.test(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
     const startTime = performance.now();
     const context = sink.statementContext();
     const finished = (error: unknown, result: pg.QueryResult | undefined): void =>
@@ -64,9 +69,19 @@ export function installStatementReporting(client: pg.Client): void {
   };
 }
 
-/** Turns reporting on (a sink) or off (undefined) for the client's current lease. */
+/** Turns reporting on (a sink) or off (undefined) for the client's current lease; a new lease has not run LISTEN yet. */
 export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | undefined): void {
-  (client as pg.PoolClient & StatementReporting)[SINK] = sink;
+  const reporting = client as pg.PoolClient & StatementReporting;
+  reporting[SINK] = sink;
+  reporting[LISTENING] = false;
+}
+
+/**
+ * True when the client's current lease ran LISTEN: a client kept to wait for notifications
+ * (graphile-worker's, pg-boss's, an app's own listener) is held on purpose, not leaked.
+ */
+export function isListening(client: pg.PoolClient): boolean {
+  return (client as pg.PoolClient & StatementReporting)[LISTENING] === true;
 }
 
 /** True once installStatementReporting() has run on the client. */
