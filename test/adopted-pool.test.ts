@@ -13,6 +13,9 @@ import { countConnections, createTestDatabase, eventually, uniqueName, type Test
 import { capturingLogger } from './support/manager.js';
 import { createTelemetry, histogramCount } from './support/otel.js';
 
+
+/** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
+const processIdOf = (client: pg.PoolClient): number => (client as unknown as { processID: number }).processID;
 let database: TestDatabase;
 
 beforeAll(async () => {
@@ -84,12 +87,12 @@ describe('create({ pool })', () => {
   it('takes over connections the pool opened before it was adopted', async () => {
     const { pool } = appPool({ max: 1 });
     const earlier = await pool.connect();
-    const pid = earlier.processID;
+    const pid = processIdOf(earlier);
     earlier.release();
     const db = await adopt(pool, { slowQueryThresholdMs: 50 });
     try {
       const client = await pool.connect();
-      expect(client.processID).toBe(pid);
+      expect(processIdOf(client)).toBe(pid);
       await client.query('SELECT pg_sleep(0.08)');
       client.release();
       expect(db.getSlowQueries()[0]?.query).toContain('pg_sleep');

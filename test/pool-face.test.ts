@@ -6,6 +6,9 @@ import { ConnectionTimeoutError, ManagerClosedError, type PostgresManager } from
 import { countConnections, createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { createManager, type CapturingLogger } from './support/manager.js';
 
+
+/** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
+const processIdOf = (client: pg.PoolClient): number => (client as unknown as { processID: number }).processID;
 let database: TestDatabase;
 
 beforeAll(async () => {
@@ -126,10 +129,10 @@ describe('db.pool.connect', () => {
       const before = acquisitions(db);
       const client = await db.pool.connect();
       expect(client).toBeInstanceOf(pg.Client);
-      expect(typeof client.processID).toBe('number');
+      expect(typeof processIdOf(client)).toBe('number');
       expect(client.escapeIdentifier('a"b')).toBe('"a""b"');
       expect(client.escapeLiteral("it's")).toBe("'it''s'");
-      expect((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(client.processID);
+      expect((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(processIdOf(client));
       client.release();
 
       const [viaCallback, done] = await new Promise<[pg.PoolClient, (release?: unknown) => void]>((resolve, reject) =>
@@ -146,7 +149,7 @@ describe('db.pool.connect', () => {
     await withManager({ maxConnections: 1 }, async (db) => {
       const pidOf = async (): Promise<number> => {
         const client = await db.pool.connect();
-        const pid = client.processID!;
+        const pid = processIdOf(client)!;
         client.release();
         return pid;
       };
@@ -195,7 +198,7 @@ describe('db.pool.connect', () => {
   it('leaves a client that ran LISTEN alone, as one held on purpose, while another kept client is reported', async () => {
     await withManager({ leakDetectionThresholdMs: 100, maxConnections: 2 }, async (db) => {
       const listener = await db.pool.connect();
-      const listenerPid = listener.processID;
+      const listenerPid = processIdOf(listener);
       await listener.query('LISTEN pool_face_jobs');
       const kept = await db.pool.connect();
       const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length > 0, 5000);
@@ -208,7 +211,7 @@ describe('db.pool.connect', () => {
       listener.release();
       // pg-pool lends the connection released last first.
       const again = await db.pool.connect();
-      expect(again.processID).toBe(listenerPid);
+      expect(processIdOf(again)).toBe(listenerPid);
       await eventually(async () => db.getPoolMetrics().leaks.detected, (n) => n === 2, 5000);
       expect(db.getPoolMetrics().leaks.detected).toBe(2);
       again.release();

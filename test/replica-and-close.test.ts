@@ -33,6 +33,34 @@ describe('read replica', () => {
     }
   });
 
+  it('routes db.readPool to the replica and db.pool to the primary', async () => {
+    const { db } = await createManager(primary.url, { readReplicaUrl: replica.url });
+    try {
+      expect(db.readPool).not.toBe(db.pool);
+      expect((await db.readPool.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('replica');
+      expect((await db.pool.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('primary');
+      const client = await db.readPool.connect();
+      expect((await client.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('replica');
+      client.release();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('serves db.readPool from the primary while the replica is unreachable, as read() is', async () => {
+    const unreachable = new URL(replica.url);
+    unreachable.port = '1';
+    const { db } = await createManager(primary.url, { readReplicaUrl: unreachable.toString(), retry: { baseDelayMs: 5 } });
+    try {
+      expect((await db.readPool.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('primary');
+      const client = await db.readPool.connect();
+      expect((await client.query<{ role: string }>('SELECT role FROM whoami')).rows[0]?.role).toBe('primary');
+      client.release();
+    } finally {
+      await db.close();
+    }
+  });
+
   it('falls back to the primary when the replica is unreachable', async () => {
     const unreachable = new URL(replica.url);
     unreachable.port = '1';
