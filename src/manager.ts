@@ -349,9 +349,9 @@ export class PostgresManager {
         const request: AcquireRequest = { acquired: (error, lease) => done(error, lease?.client) };
         this.lend(readOnly, pool.ownTimeoutMs, this.borrower(from), request);
       },
-      query: (statement, values, done) => {
-        if (this.closing) return done(new ManagerClosedError(), undefined);
-        new QueryRun(this.routing, statement, values, options, (result) => done(undefined, result), (error) => done(error as Error, undefined)).start();
+      query: (statement, values, resolve, reject) => {
+        if (this.closing) return reject(new ManagerClosedError());
+        new QueryRun(this.routing, statement, values, options, resolve, reject).start();
       },
       end: () => this.close(),
     };

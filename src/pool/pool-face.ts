@@ -12,7 +12,7 @@ export interface PoolFaceRoutes {
   /** Lends a connection; `from` is the face's connect(), above which the borrower's stack is taken. */
   connect(from: Caller, done: Done<pg.PoolClient>): void;
   /** Runs one statement through the manager's query path (timed, reported, retried only where safe). */
-  query(statement: string | pg.QueryConfig, values: unknown[] | undefined, done: Done<pg.QueryResult>): void;
+  query(statement: string | pg.QueryConfig, values: unknown[] | undefined, resolve: (result: pg.QueryResult) => void, reject: (error: unknown) => void): void;
   /** Closes the manager. */
   end(): Promise<void>;
 }
@@ -26,9 +26,9 @@ function isSubmittable(statement: unknown): boolean {
   return typeof (statement as { submit?: unknown } | null)?.submit === 'function';
 }
 
-/** A user's callback runs on a later tick, as pg's do: what it throws is the app's, never the query path's. */
-function later<T>(callback: (error: Error | undefined, value?: T) => void): Done<T> {
-  return (error, value) => process.nextTick(() => (error ? callback(error) : callback(undefined, value)));
+/** A user's callback runs on a later tick: what it throws is the app's, never the query path's. */
+function later(callback: QueryCallback, error: unknown, result?: pg.QueryResult): void {
+  process.nextTick(() => (error ? callback(error as Error) : callback(undefined, result)));
 }
 
 export function installPoolFace(pool: pg.Pool, routes: PoolFaceRoutes): void {
@@ -46,18 +46,20 @@ export function installPoolFace(pool: pg.Pool, routes: PoolFaceRoutes): void {
 
   function query(this: pg.Pool, statement: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof statement === 'function') {
-      const error = new Error('Passing a function as the first parameter to pool.query is not supported');
-      return later(statement as QueryCallback)(error, undefined);
+      return later(statement as QueryCallback, new Error('Passing a function as the first parameter to pool.query is not supported'));
     }
     if (typeof values === 'function') {
       callback = values;
       values = undefined;
     }
     if (isSubmittable(statement)) return poolQuery.call(this, statement, values, callback);
-    const run = (done: Done<pg.QueryResult>): void =>
-      routes.query(statement as string | pg.QueryConfig, values as unknown[] | undefined, done);
-    if (typeof callback === 'function') return run(later(callback as QueryCallback));
-    return new Promise((resolve, reject) => run((error, result) => (error ? reject(error) : resolve(result))));
+    const text = statement as string | pg.QueryConfig;
+    const params = values as unknown[] | undefined;
+    if (typeof callback === 'function') {
+      const answer = callback as QueryCallback;
+      return routes.query(text, params, (result) => later(answer, undefined, result), (error) => later(answer, error));
+    }
+    return new Promise((resolve, reject) => routes.query(text, params, resolve, reject));
   }
 
   function end(callback?: () => void): Promise<void> | undefined {
