@@ -12,12 +12,12 @@ import {
 import type { Lease } from './pool/lease.js';
 import { Borrower } from './pool/borrower.js';
 import { ManagedPool, type AcquireRequest } from './pool/managed-pool.js';
-import { installPoolFace, type PoolFaceRoutes } from './pool/pool-face.js';
+import type { PoolFaceRoutes } from './pool/pool-face.js';
 import { buildPool, claimPool, describeAdoptedPool } from './pool/pool-source.js';
 import { checkMigrationTimeouts, type MigrationTimeouts } from './migrations/options.js';
 import { runMigrations } from './migrations/runner.js';
 import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf } from './query/retry.js';
-import { QueryRun, typedLoss, type QueryRouting } from './query/query-run.js';
+import { QueryRun, typedLoss, type QueryRouting, type QueryRunOptions } from './query/query-run.js';
 import { loadSqlParser } from './query/fingerprint.js';
 import {
   ConnectionMonitor,
@@ -134,6 +134,8 @@ export class PostgresManager {
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
   private readonly routing: QueryRouting;
+  /** Pools the app built and handed over (create({ pool, readPool })). */
+  private readonly adopted: ManagedPool[];
 
   private constructor(config: ManagerConfig, logger: Logger, migrationTimeouts: MigrationTimeouts, adopted: AdoptedPools) {
     this.config = config;
@@ -162,7 +164,8 @@ export class PostgresManager {
       poolFor: (readOnly) => (readOnly ? this.readTarget() : this.primary),
       replicaFailed: (pool, error) => this.replicaFailed(pool, error),
     };
-    for (const pool of this.pools()) installPoolFace(pool.pool, this.faceRoutes(pool));
+    for (const pool of this.pools()) pool.installFace(this.faceRoutes(pool));
+    this.adopted = this.pools().filter((pool) => pool.pool === adopted.pool || pool.pool === adopted.readPool);
   }
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
@@ -190,7 +193,7 @@ export class PostgresManager {
       }
       await manager.warmUp(manager.primary);
     } catch (error) {
-      await manager.close({ timeoutMs: 1000 });
+      await manager.abandon();
       throw error;
     }
     await manager.initializeSchema();
@@ -218,13 +221,22 @@ export class PostgresManager {
       this.schema = { state: 'applied', applied: result.applied };
     } catch (error) {
       if (this.config.schemaInit === 'strict') {
-        await this.close({ timeoutMs: 1000 });
+        await this.abandon();
         throw error;
       }
       const { message, file, sqlstate } = error as { message?: string; file?: string; sqlstate?: string };
       this.schema = { state: 'failed', applied: [], error: { message: message ?? String(error), file, sqlstate } };
       this.logger.warn(`otel-pg-manager: schema initialization failed; starting anyway (schemaInit 'log'): ${message ?? String(error)}`);
     }
+  }
+
+  /**
+   * A create() that failed: the pools it built are closed, and an app's own pools are handed back
+   * open and as they were, so the app (or a create() it retries) can go on using them.
+   */
+  private async abandon(): Promise<void> {
+    for (const pool of this.adopted) pool.handBack();
+    await this.close({ timeoutMs: 1000 });
   }
 
   /** How schema initialization went at start-up. */
@@ -341,8 +353,8 @@ export class PostgresManager {
 
   private faceRoutes(pool: ManagedPool): PoolFaceRoutes {
     const readOnly = pool.role === 'replica';
-    // A statement from a library is never assumed safe to send twice, not even on the replica face.
-    const options: QueryOptions = Object.freeze({ timeoutMs: pool.ownTimeoutMs, readOnly, idempotent: false });
+    // A statement from a library is only re-sent when it never reached the server, and its errors stay pg's.
+    const options: QueryRunOptions = Object.freeze({ timeoutMs: pool.ownTimeoutMs, readOnly, idempotent: false, pgErrors: true });
     return {
       connect: (from, done) => {
         if (this.closing) return done(new ManagerClosedError(), undefined);

@@ -1,6 +1,7 @@
 // create({ pool }): an app's own pg.Pool, instrumented in place; its own callers' pool.query() and pool.connect() are timed, counted and leak-checked.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,10 +104,11 @@ describe('create({ pool })', () => {
     }
   });
 
-  it('applies an app migrations folder over a connection with the pool\'s own settings', async () => {
+  it("applies an app migrations folder over a connection with the pool's own settings, not its sessions' deadlines", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'adopted-migrations-'));
-    writeFileSync(join(dir, '001_widgets.sql'), 'CREATE TABLE adopted_widgets (id int PRIMARY KEY);');
-    const { pool } = appPool();
+    writeFileSync(join(dir, '001_widgets.sql'), 'SELECT pg_sleep(0.4); CREATE TABLE adopted_widgets (id int PRIMARY KEY);');
+    // The app's request deadlines would cut the migration off; they are the pool's sessions', not the migration's.
+    const { pool } = appPool({ query_timeout: 200, statement_timeout: 200 });
     const db = await adopt(pool, { migrationsDir: dir, schemaInit: 'strict' });
     try {
       expect(db.schemaStatus).toMatchObject({ state: 'applied', applied: ['001_widgets.sql'] });
@@ -128,6 +130,64 @@ describe('create({ pool })', () => {
     const b = await adopt(second.pool);
     await second.pool.end();
     expect(b.isClosed).toBe(true);
+  });
+
+  it('hands the pool back open and as it was when create() fails after adopting it', async () => {
+    const { pool } = appPool();
+    const ownClient = (pool as unknown as { Client: unknown }).Client;
+    const listeners = { connect: pool.listenerCount('connect'), error: pool.listenerCount('error') };
+    const refused = await adopt(pool, { monitor: { snapshotIntervalMs: 0 } }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect(pool.ending).toBe(false);
+    for (const method of ['connect', 'query', 'end']) expect(Object.hasOwn(pool, method)).toBe(false);
+    expect((pool as unknown as { Client: unknown }).Client).toBe(ownClient);
+    expect({ connect: pool.listenerCount('connect'), error: pool.listenerCount('error') }).toEqual(listeners);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'adopted-broken-'));
+    writeFileSync(join(dir, '001_broken.sql'), 'CREATE TABLE;');
+    const failed = await adopt(pool, { migrationsDir: dir, schemaInit: 'strict' }).catch((e: unknown) => e);
+    rmSync(dir, { recursive: true, force: true });
+    expect((failed as { code?: string }).code).toBe('MIGRATION_FAILED');
+    expect(pool.ending).toBe(false);
+    // A create() retried after the failure adopts the pool again.
+    const db = await adopt(pool);
+    try {
+      expect((await db.pool.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("calls the app's stream factory once per connection, and answers a caller once when the factory throws", async () => {
+    let streams = 0;
+    const { pool } = appPool({
+      max: 2,
+      stream: () => {
+        streams++;
+        if (streams > 1) throw new Error('the connector is out of sockets');
+        return new Socket();
+      },
+    });
+    const db = await adopt(pool);
+    try {
+      expect(streams).toBe(1);
+      const held = await pool.connect();
+      let answers = 0;
+      const answered = new Promise<unknown>((resolve) =>
+        pool.connect((error) => {
+          answers++;
+          resolve(error);
+        }),
+      );
+      expect(String(await answered)).toContain('out of sockets');
+      held.release();
+      await db.close();
+      expect(answers).toBe(1);
+      expect(pool.waitingCount).toBe(0);
+    } finally {
+      await db.close();
+    }
   });
 
   it('refuses what cannot be adopted with a ConfigError naming the option', async () => {

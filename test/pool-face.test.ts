@@ -115,6 +115,30 @@ describe('db.pool.query', () => {
     });
   });
 
+  it('hands a library pg\'s own error at once where db.query() would retry: NOWAIT and serialization failures', async () => {
+    await withManager({ retry: { maxRetries: 3, baseDelayMs: 50 } }, async (db) => {
+      await db.query('CREATE TABLE face_locks (id int PRIMARY KEY)');
+      await db.query('INSERT INTO face_locks VALUES (1)');
+      const holder = await db.getConnection();
+      await holder.client.query('BEGIN');
+      await holder.client.query('SELECT * FROM face_locks WHERE id = 1 FOR UPDATE');
+      const locked = await db.pool.query('SELECT * FROM face_locks WHERE id = 1 FOR UPDATE NOWAIT').catch((e: unknown) => e);
+      expect(locked).toBeInstanceOf(pg.DatabaseError);
+      expect((locked as pg.DatabaseError).code).toBe('55P03');
+      await holder.client.query('ROLLBACK');
+      holder.release();
+
+      await db.query('CREATE SEQUENCE face_once');
+      await db.query(`CREATE FUNCTION face_once() RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN IF nextval('face_once') = 1 THEN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END IF; RETURN 1; END $$`);
+      const conflict = await db.pool.query('SELECT face_once()').catch((e: unknown) => e);
+      expect((conflict as pg.DatabaseError).code).toBe('40001');
+      // db.query() re-sends what the server rejected as a whole.
+      await db.query("SELECT setval('face_once', 1, false)");
+      expect((await db.query('SELECT face_once() AS v')).rows).toEqual([{ v: 1 }]);
+    });
+  });
+
   it('refuses a function as the statement, as pg-pool does', async () => {
     await withManager({}, async (db) => {
       const error = await new Promise((resolve) => (db.pool.query as unknown as (cb: (e: unknown) => void) => void)(resolve));
@@ -160,7 +184,11 @@ describe('db.pool.connect', () => {
       const second = await pidOf();
       expect(second).not.toBe(first);
       const failed = await db.pool.connect();
-      failed.release(new Error('the caller decided this connection is bad'));
+      const reasons: unknown[] = [];
+      db.pool.once('release', (reason: unknown) => reasons.push(reason));
+      const reason = new Error('the caller decided this connection is bad');
+      failed.release(reason);
+      expect(reasons).toEqual([reason]);
       expect(await pidOf()).not.toBe(second);
     });
   });
@@ -199,7 +227,7 @@ describe('db.pool.connect', () => {
     await withManager({ leakDetectionThresholdMs: 100, maxConnections: 2 }, async (db) => {
       const listener = await db.pool.connect();
       const listenerPid = processIdOf(listener);
-      await listener.query('LISTEN pool_face_jobs');
+      await listener.query('-- the worker subscribes\n/* graphile */ LISTEN pool_face_jobs');
       const kept = await db.pool.connect();
       const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length > 0, 5000);
       await new Promise((r) => setTimeout(r, 300));

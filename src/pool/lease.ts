@@ -107,7 +107,8 @@ export class Lease implements AsyncDisposable, Slotted {
     if (reportsStatements) reportStatementsTo(pgClient, owner);
     // pg users habitually call client.release(): route it through the lease, so the pool's
     // bookkeeping cannot miss it and a second release cannot reach pg-pool (which throws).
-    pgClient.release = (destroy?: boolean | Error) => (destroy ? this.closeConnection(false) : this.release());
+    // pg-pool's release(err) hands the error to its 'release' listeners: so does this.
+    pgClient.release = (destroy?: boolean | Error) => (destroy ? this.closeConnection(false, destroy) : this.release());
   }
 
   /** The pg client. Reading it after release throws, so a released connection is not used by mistake. */
@@ -151,14 +152,14 @@ export class Lease implements AsyncDisposable, Slotted {
     this.closeConnection(true);
   }
 
-  private closeConnection(atShutdown: boolean): void {
+  private closeConnection(atShutdown: boolean, reason: true | Error = true): void {
     if (this.released) return;
     this.released = true;
     if (this.reportsStatements) reportStatementsTo(this.pgClient, undefined);
-    this.end(true, atShutdown);
+    this.end(reason, atShutdown);
   }
 
-  private end(destroy: boolean, atShutdown: boolean): void {
+  private end(destroy: boolean | Error, atShutdown: boolean): void {
     this.stopWaiting = undefined;
     try {
       this.done(destroy || undefined);

@@ -7,6 +7,8 @@ import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout }
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
 import { LiveSet, type Slotted } from './live-set.js';
 import { installStatementReporting, isStatementReporting, type StatementSink } from './statement-reporting.js';
+import { installPoolFace, type PoolFaceRoutes } from './pool-face.js';
+import { unclaimPool } from './pool-source.js';
 import { sqlstateOf } from '../query/retry.js';
 
 export interface ManagedPoolOptions {
@@ -113,6 +115,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   private lastConnectFailure: { error: Error; at: number } | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private ending: Promise<void> | undefined;
+  /** Undoes what adoption did to an app's pool, for a create() that failed. */
+  private readonly adoption: (() => void)[] = [];
 
   constructor(options: ManagedPoolOptions) {
     const { target, pool } = options;
@@ -130,17 +134,41 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     this.poolConnect = pool.connect as unknown as (callback: ConnectCallback) => void;
     this.poolEnd = pool.end as () => Promise<void>;
     const internals = pool as PoolInternals;
-    internals.Client = timedClass(internals.Client);
-    pool.on('connect', (client) => this.onConnect(client as unknown as TimedClient & BrokenMarked));
+    const ownClient = internals.Client;
+    internals.Client = timedClass(ownClient);
+    const onConnect = (client: pg.PoolClient): void => this.onConnect(client as unknown as TimedClient & BrokenMarked);
     // pg-pool has already removed the idle client that failed; this only keeps the process alive.
-    pool.on('error', (error) => {
+    const onError = (error: Error): void => {
       this.logger.warn(`otel-pg-manager: pool "${this.name}" dropped an idle connection: ${error.message}`);
+    };
+    pool.on('connect', onConnect);
+    pool.on('error', onError);
+    this.adoption.push(() => {
+      internals.Client = ownClient;
+      pool.removeListener('connect', onConnect);
+      pool.removeListener('error', onError);
     });
     if (this.leakThresholdMs > 0) {
       const every = Math.min(5000, Math.max(10, Math.floor(this.leakThresholdMs / 2)));
       this.sweepTimer = setInterval(() => this.sweepLeaks(), every);
       this.sweepTimer.unref();
     }
+  }
+
+  /** Puts the pg.Pool face on the instance (the manager's routes behind it). */
+  installFace(routes: PoolFaceRoutes): void {
+    this.adoption.push(installPoolFace(this.pool, routes));
+  }
+
+  /**
+   * For a create() that failed with an app's own pool: the pool is left as the app built it (its
+   * Client class, listeners and methods), still open, and this manager lets go of it.
+   */
+  handBack(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const undo of this.adoption.splice(0).reverse()) undo();
+    unclaimPool(this.pool);
+    this.ending = Promise.resolve();
   }
 
   /** Read from the pool's options at every collection, as pg-pool itself does. */
@@ -156,7 +184,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     instrumentClient(client);
     client.opened = true;
     this.lastConnectFailure = undefined;
-    this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
+    // A connect an adopted pool began before it was adopted was not timed.
+    if (typeof client.constructedAt === 'number') this.trackers.connectionCreated(this, (performance.now() - client.constructedAt) / 1000);
   }
 
   /** pg-pool's totalCount includes connections still being opened; they are counted apart. */
@@ -216,6 +245,9 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
         this.trackers.acquired(this, waitSeconds);
         request.acquired(undefined, lease);
       });
+    } catch (error) {
+      // pg-pool threw before queueing the caller (an app's Client or stream factory failed): nothing will call back.
+      if (this.waiters.delete(waiter)) request.acquired(error instanceof Error ? error : new Error(String(error)), undefined);
     } finally {
       this.options.connectionTimeoutMillis = this.ownConnectionTimeout;
     }

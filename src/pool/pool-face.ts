@@ -31,7 +31,8 @@ function later(callback: QueryCallback, error: unknown, result?: pg.QueryResult)
   process.nextTick(() => (error ? callback(error as Error) : callback(undefined, result)));
 }
 
-export function installPoolFace(pool: pg.Pool, routes: PoolFaceRoutes): void {
+/** Installs the face; the function returned takes it off again, leaving the instance as it was. */
+export function installPoolFace(pool: pg.Pool, routes: PoolFaceRoutes): () => void {
   // pg-pool's query() sends a submittable (a cursor, a stream) without ever calling back, so those
   // keep pg-pool's own path, which takes its connection through the face's connect().
   const poolQuery = pool.query as (...args: unknown[]) => unknown;
@@ -69,9 +70,18 @@ export function installPoolFace(pool: pg.Pool, routes: PoolFaceRoutes): void {
     return undefined;
   }
 
+  const replaced = ['connect', 'query', 'end'] as const;
+  const before = replaced.map((name) => Object.getOwnPropertyDescriptor(pool, name));
   Object.defineProperties(pool, {
     connect: { value: connect, configurable: true, writable: true },
     query: { value: query, configurable: true, writable: true },
     end: { value: end, configurable: true, writable: true },
   });
+  return () => {
+    replaced.forEach((name, i) => {
+      const descriptor = before[i];
+      if (descriptor) Object.defineProperty(pool, name, descriptor);
+      else delete (pool as unknown as Record<string, unknown>)[name];
+    });
+  };
 }

@@ -38,7 +38,39 @@ export function claimPool(pool: pg.Pool, field: string): void {
   if ((pool as unknown as Record<symbol, boolean>)[MANAGED]) {
     throw new ConfigError(field, 'is already managed by another PostgresManager; share that manager instead');
   }
-  Object.defineProperty(pool, MANAGED, { value: true });
+  Object.defineProperty(pool, MANAGED, { value: true, configurable: true });
+}
+
+/** The pool is the app's alone again (a create() that failed gave it back). */
+export function unclaimPool(pool: pg.Pool): void {
+  delete (pool as unknown as Record<symbol, boolean>)[MANAGED];
+}
+
+// Settings that shape the pool's own sessions or the pool itself; a migration connection sets its own deadlines.
+const NOT_FOR_MIGRATIONS = [
+  'query_timeout',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'connectionTimeoutMillis',
+  'application_name',
+  'max',
+  'min',
+  'idleTimeoutMillis',
+  'maxUses',
+  'maxLifetimeSeconds',
+  'allowExitOnIdle',
+  'Client',
+  'log',
+  'onConnect',
+  'verify',
+];
+
+/** The pool's connection settings for a connection outside it; the password is non-enumerable there, so a spread alone would drop it. */
+function standaloneSettings(options: pg.PoolConfig): Record<string, unknown> {
+  const settings: Record<string, unknown> = { ...options, password: options.password };
+  for (const key of NOT_FOR_MIGRATIONS) delete settings[key];
+  return settings;
 }
 
 /**
@@ -54,7 +86,8 @@ export function describeAdoptedPool(pool: unknown, field: string): DatabaseTarge
   const options = pool.options as pg.PoolConfig;
   let probe: pg.Client;
   try {
-    probe = new pg.Client({ ...options, password: undefined });
+    // No stream: an app's stream factory (a cloud connector's) would open a socket for nothing.
+    probe = new pg.Client({ ...options, password: undefined, stream: undefined });
   } catch (error) {
     throw new ConfigError(field, `has connection settings pg cannot read: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -68,7 +101,6 @@ export function describeAdoptedPool(pool: unknown, field: string): DatabaseTarge
     password: undefined,
     ssl: false,
     redactedUrl,
-    // The pool keeps its password non-enumerable; a spread alone would drop it.
-    connection: () => ({ ...options, password: options.password }),
+    connection: () => standaloneSettings(options),
   });
 }

@@ -13,7 +13,26 @@ export interface StatementSink {
 const SINK = Symbol('otel-pg-manager.statement-sink');
 /** Set on a client whose current lease ran LISTEN: it is held on purpose, to wait for notifications. */
 const LISTENING = Symbol('otel-pg-manager.listening');
-const LISTEN_STATEMENT = /^\s*listen\s/i;
+
+/** LISTEN after any leading whitespace and comments; a scan, not a regex, so a long prefix costs linear time. */
+function isListen(sql: string): boolean {
+  let i = 0;
+  for (;;) {
+    const c = sql.charCodeAt(i);
+    if (c === 32 || (c >= 9 && c <= 13)) i++;
+    else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
+      const end = sql.indexOf('\n', i);
+      if (end < 0) return false;
+      i = end + 1;
+    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      const end = sql.indexOf('*/', i + 2);
+      if (end < 0) return false;
+      i = end + 2;
+    } else break;
+  }
+  // 108 is "l"; lower-casing by setting bit 5.
+  return (sql.charCodeAt(i) | 32) === 108 && /^listen\s/i.test(sql.slice(i, i + 7));
+}
 
 export interface StatementReporting {
   [SINK]: StatementSink | undefined;
@@ -37,7 +56,7 @@ export function installStatementReporting(client: pg.Client): void {
     if (typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
       return query.call(this, config, values, callback);
     }
-    if (LISTEN_STATEMENT.test(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
+    if (isListen(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
     const startTime = performance.now();
     const context = sink.statementContext();
     const finished = (error: unknown, result: pg.QueryResult | undefined): void =>

@@ -15,6 +15,12 @@ export interface QueryRunOptions {
   readOnly?: boolean;
   /** May the statement be sent again after its connection was lost mid-statement? Defaults to `readOnly`. */
   idempotent?: boolean;
+  /**
+   * For callers written against pg (db.pool): only failures before the statement was sent are
+   * retried, and the last error reaches the caller as pg gave it, so a library's own error mapping
+   * and retries (Prisma's P2034 on 40001, a NOWAIT that must fail at once) see pg's codes.
+   */
+  pgErrors?: boolean;
 }
 
 /** The text a statement is reported under: a query config's `text`, or nothing to show. */
@@ -128,11 +134,14 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     // A replica that cannot serve is not waited for: the next attempt goes to the primary.
     if (phase === 'acquire' && routing.replicaFailed(pool, error)) return this.nextAttempt();
     const decision = classifyError(error, phase);
-    const resendable = this.options.idempotent ?? this.options.readOnly === true;
-    const retryable = decision === 'retry' || (decision === 'retry-if-idempotent' && resendable);
+    const { pgErrors } = this.options;
+    const retryable = pgErrors
+      ? decision === 'retry' && (phase === 'acquire' || sqlstateOf(error) === undefined)
+      : decision === 'retry' || (decision === 'retry-if-idempotent' && (this.options.idempotent ?? this.options.readOnly === true));
     if (!retryable || attempt > routing.retry.maxRetries || routing.isClosing()) {
       this.report(error, null);
       if (retryable && routing.isClosing()) return this.reject(new ManagerClosedError(error));
+      if (pgErrors) return this.reject(error);
       return this.reject(retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown'));
     }
     const delayMs = backoffDelay(attempt - 1, routing.retry);
