@@ -348,7 +348,8 @@ export class PostgresManager {
     function ManagedPgPool(): pg.Pool {
       return pool;
     }
-    return Object.create(pg, { Pool: { value: ManagedPgPool, enumerable: true } }) as typeof pg;
+    // pg's lazy `native` would hand a library pg-native's own Pool (TypeORM switches to it when pg-native is installed).
+    return Object.create(pg, { Pool: { value: ManagedPgPool, enumerable: true }, native: { value: null, enumerable: true } }) as typeof pg;
   }
 
   private faceRoutes(pool: ManagedPool): PoolFaceRoutes {

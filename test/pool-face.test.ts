@@ -333,6 +333,8 @@ describe('db.pgModule()', () => {
       expect(new module.Pool({ host: 'elsewhere', max: 99 })).toBe(db.pool);
       expect(module.Client).toBe(pg.Client);
       expect(module.types).toBe(pg.types);
+      // Not pg-native's Pool either, which a library would build from its own options.
+      expect(module.native).toBeNull();
     });
   });
 });
