@@ -4,7 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import type { PostgresManager } from '../../src/index.js';
+import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
 import { createTelemetry, histogramCount } from '../support/otel.js';
 import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
@@ -75,6 +75,20 @@ describe('Drizzle through db.pool', () => {
     expect(cause).toMatchObject({ code: '23505', constraint: 'widgets_name_key' });
     const insert = db.getQueryStats(50).find((q) => q.query.startsWith('insert into "widgets"'));
     expect(insert?.errorsByCode).toEqual({ '23505': 1 });
+  });
+
+  it("fails with the manager's ConnectionTimeoutError (DrizzleQueryError's cause) when the pool stays exhausted", async () => {
+    const { db } = await fixture.manager({ maxConnections: 1, connectionTimeoutSeconds: 0.3 });
+    const d = drizzleOn(db);
+    const held = await db.getConnection();
+    try {
+      const error = await d.select().from(widgets).catch((e: unknown) => e);
+      expect((error as { cause?: unknown }).cause).toBeInstanceOf(ConnectionTimeoutError);
+      // A transaction takes its connection with pool.connect(), whose error Drizzle does not wrap.
+      await expect(d.transaction(async () => undefined)).rejects.toBeInstanceOf(ConnectionTimeoutError);
+    } finally {
+      held.release();
+    }
   });
 
   it('counts its acquisitions in the OpenTelemetry wait_time histogram', async () => {

@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
 import Cursor from 'pg-cursor';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import type { PostgresManager } from '../../src/index.js';
+import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
 import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
 interface Schema {
@@ -70,6 +70,17 @@ describe('Kysely through db.pool', () => {
     // The manager saw the failure and its SQLSTATE too.
     const insert = db.getQueryStats(50).find((q) => q.query.startsWith('insert into "widgets"'));
     expect(insert?.errorsByCode).toEqual({ '23505': 1 });
+  });
+
+  it("fails with the manager's ConnectionTimeoutError when the pool stays exhausted", async () => {
+    const { db } = await fixture.manager({ maxConnections: 1, connectionTimeoutSeconds: 0.3 });
+    const k = kyselyOn(db);
+    const held = await db.getConnection();
+    try {
+      await expect(k.selectFrom('widgets').selectAll().execute()).rejects.toBeInstanceOf(ConnectionTimeoutError);
+    } finally {
+      held.release();
+    }
   });
 
   it('puts a slow statement in the slow-query list with its literals stripped', async () => {

@@ -2,7 +2,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import type { PostgresManager } from '../../src/index.js';
+import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
 import { PrismaClient } from './prisma/generated/client.js';
 import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
@@ -76,6 +76,20 @@ describe('Prisma (@prisma/adapter-pg) through db.pool', () => {
     const insert = db.getQueryStats(50).find((q) => q.query.startsWith('INSERT INTO "public"."widgets"'));
     expect(insert?.errorsByCode).toEqual({ '23505': 1 });
     await prisma.$disconnect();
+  });
+
+  it("fails with the manager's ConnectionTimeoutError, or its code, when the pool stays exhausted", async () => {
+    const { db } = await fixture.manager({ maxConnections: 1, connectionTimeoutSeconds: 0.3 });
+    const prisma = prismaOn(db);
+    const held = await db.getConnection();
+    try {
+      // A plain query's error is re-wrapped by Prisma's client, which keeps the code and message.
+      await expect(prisma.widget.findMany()).rejects.toMatchObject({ code: 'CONNECTION_TIMEOUT', message: expect.stringContaining('gave no connection within 300 ms') });
+      // An interactive transaction's pool.connect() error comes through as it is.
+      await expect(prisma.$transaction(async () => undefined)).rejects.toBeInstanceOf(ConnectionTimeoutError);
+    } finally {
+      held.release();
+    }
   });
 
   it('puts a slow statement in the slow-query list with its literals stripped', async () => {

@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import type { PostgresManager } from '../../src/index.js';
+import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
 import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
 interface Widget {
@@ -91,6 +91,17 @@ describe('TypeORM through driver: db.pgModule()', () => {
     expect((error as QueryFailedError).driverError).toBeInstanceOf(pg.DatabaseError);
     const insert = db.getQueryStats(50).find((q) => q.query.startsWith('INSERT INTO "widgets"'));
     expect(insert?.errorsByCode).toEqual({ '23505': 1 });
+  });
+
+  it("fails with the manager's ConnectionTimeoutError when the pool stays exhausted", async () => {
+    const { db } = await fixture.manager({ maxConnections: 1, connectionTimeoutSeconds: 0.3 });
+    const source = await typeormOn(db);
+    const held = await db.getConnection();
+    try {
+      await expect(source.getRepository(WidgetEntity).find()).rejects.toBeInstanceOf(ConnectionTimeoutError);
+    } finally {
+      held.release();
+    }
   });
 
   it('puts a slow statement in the slow-query list with its literals stripped', async () => {
