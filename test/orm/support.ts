@@ -79,5 +79,8 @@ export async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
 /** After a library's own shutdown: the manager is closed and the server holds none of its connections. */
 export async function expectShutDown(db: PostgresManager, appName: string): Promise<void> {
   await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: 'MANAGER_CLOSED' });
+  // pg's own flags, which some libraries read, say the same.
+  expect(db.pool.ending).toBe(true);
+  expect(await eventually(async () => db.pool.ended, (ended) => ended)).toBe(true);
   expect(await eventually(() => countConnections(appName), (n) => n === 0)).toBe(0);
 }
