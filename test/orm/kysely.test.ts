@@ -4,6 +4,7 @@ import Cursor from 'pg-cursor';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
+import { eventually } from '../support/db.js';
 import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
 interface Schema {
@@ -81,6 +82,20 @@ describe('Kysely through db.pool', () => {
     } finally {
       held.release();
     }
+  });
+
+  it("reports a connection held in a transaction past the threshold as a leak (the stack shows Kysely's frames: it connects after its own awaits)", async () => {
+    const { db } = await fixture.manager({ leakDetectionThresholdMs: 100 });
+    const k = kyselyOn(db);
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const transaction = k.transaction().execute(() => held);
+
+    const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
+    expect(leaks.active[0]!.stack).toContain('kysely/dist/esm/dialect/postgres/postgres-driver.js');
+    finish();
+    await transaction;
+    expect(db.getPoolMetrics().leaks).toMatchObject({ detected: 1, resolved: 1, active: [] });
   });
 
   it('puts a slow statement in the slow-query list with its literals stripped', async () => {

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
-import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
+import { eventually } from '../support/db.js';
+import { acquisitions, callerLine, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
 
 interface Widget {
   id: number;
@@ -102,6 +103,19 @@ describe('TypeORM through driver: db.pgModule()', () => {
     } finally {
       held.release();
     }
+  });
+
+  it("reports a query runner's connection held past the threshold as a leak, with the app's line in the borrower's stack", async () => {
+    const { db } = await fixture.manager({ leakDetectionThresholdMs: 100 });
+    const source = await typeormOn(db);
+    const runner = source.createQueryRunner();
+    // The line below must appear in the reported stack: TypeORM calls pool.connect() synchronously from connect().
+    await runner.connect(); const line = callerLine();
+
+    const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
+    expect(leaks.active[0]!.stack).toContain(line);
+    await runner.release();
+    expect(db.getPoolMetrics().leaks).toMatchObject({ detected: 1, resolved: 1, active: [] });
   });
 
   it('puts a slow statement in the slow-query list with its literals stripped', async () => {
