@@ -37,11 +37,8 @@ describe('TypeORM through driver: db.pgModule()', () => {
     expect(db.pool).toBeInstanceOf(pg.Pool);
   });
 
-  // Known gap, left to src/manager.ts: pgModule() inherits pg's lazy `native`. When pg-native is installed,
-  // TypeORM switches to `driver.native` and builds a native pool from its own options, bypassing the
-  // manager. Shadowing `native` in pgModule() (null, or a module whose Pool is db.pool too) closes it;
-  // then this test fails as `it.fails` and should become `it`.
-  it.fails('keeps TypeORM on db.pool when pg-native is installed (TypeORM then prefers driver.native)', async () => {
+  // pgModule() shadows pg's lazy `native`: TypeORM would otherwise switch to it when pg-native is installed.
+  it('keeps TypeORM on db.pool when pg-native is installed (TypeORM then prefers driver.native)', async () => {
     const { db } = await fixture.manager();
     class NativePool {
       constructor() {
