@@ -1,5 +1,6 @@
 // The example service: the seed's exploit-intelligence API, getting its database through the manager.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Kysely, PostgresDialect } from 'kysely';
 import { PgManagerError, type PostgresManager } from '../src/index.js';
 import { validateExploit } from './exploit-input.js';
 
@@ -77,6 +78,38 @@ async function createExploit(db: PostgresManager, req: IncomingMessage, res: Ser
   send(res, 200, { id: Number(existing.rows[0].id), created: false });
 }
 
+/** The view /sources/health reads, as Kysely sees it. */
+interface ReadViews {
+  v_source_health: {
+    id: string;
+    name: string;
+    enabled: boolean;
+    last_fetch_at: Date | null;
+    last_success_at: Date | null;
+    last_error: string | null;
+    consecutive_failures: number;
+    total_fetches: string;
+    failed_fetches: string;
+    success_rate_pct: string | null;
+    exploits_24h: string;
+    last_exploit_at: Date | null;
+    status: string;
+  };
+}
+
+// One route goes through Kysely on db.readPool, as a service built on a query builder would: its
+// statements get the same acquisition timeout, leak checks, slow-query list and metrics as db.read().
+const kyselyByManager = new WeakMap<PostgresManager, Kysely<ReadViews>>();
+
+function kyselyOf(db: PostgresManager): Kysely<ReadViews> {
+  let kysely = kyselyByManager.get(db);
+  if (!kysely) {
+    kysely = new Kysely<ReadViews>({ dialect: new PostgresDialect({ pool: db.readPool }) });
+    kyselyByManager.set(db, kysely);
+  }
+  return kysely;
+}
+
 type Route = (db: PostgresManager, req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 const ROUTES: Record<string, Partial<Record<string, Route>>> = {
@@ -95,7 +128,7 @@ const ROUTES: Record<string, Partial<Record<string, Route>>> = {
   },
   '/sources/health': {
     GET: async (db, _req, res) => {
-      const { rows } = await db.read('SELECT * FROM v_source_health ORDER BY name');
+      const rows = await kyselyOf(db).selectFrom('v_source_health').selectAll().orderBy('name').execute();
       send(res, 200, rows.map((row) => numbers(row, ['total_fetches', 'failed_fetches', 'success_rate_pct', 'exploits_24h'])));
     },
   },

@@ -135,6 +135,13 @@ describe('GET /sources/health', () => {
     expect(new Set(rows.map((r) => r.status))).toEqual(new Set(['healthy', 'failing', 'stale', 'disabled']));
     expect(rows[0]!.success_rate_pct).toEqual(expect.any(Number));
   });
+
+  it('reads it through Kysely on db.readPool, so the manager counts and fingerprints its statement', async () => {
+    const before = db.getPoolMetrics().acquisition.primary!.total;
+    expect((await request('GET', '/sources/health')).status).toBe(200);
+    expect(db.getPoolMetrics().acquisition.primary!.total - before).toBe(1);
+    expect(db.getQueryStats(100).map((q) => q.query)).toContain('select * from "v_source_health" order by "name"');
+  });
 });
 
 describe('POST /exploits', () => {
