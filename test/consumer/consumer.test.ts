@@ -104,7 +104,7 @@ describe('the packed tarball', () => {
   it('installs without access to the repository, and every module of dist/ loads through require() (no top-level await)', async () => {
     const installed = join(project, 'node_modules', 'otel-pg-manager');
     expect(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'))).toMatchObject({ version: packed.filename.match(/-(\d+\.\d+\.\d+)\.tgz$/)?.[1] });
-    // A module with top-level await makes require() throw ERR_REQUIRE_ASYNC_MODULE. The CLI is left out: it runs on load.
+    // A module with top-level await makes require() throw ERR_REQUIRE_ASYNC_MODULE.
     const script = `
       const { readdirSync } = require('node:fs');
       const files = readdirSync('dist', { recursive: true }).filter((f) => f.endsWith('.js') && f !== 'migrations/cli.js');
@@ -112,6 +112,9 @@ describe('the packed tarball', () => {
       console.log(files.length);`;
     const { stdout } = await run(node, ['-e', script], { cwd: installed });
     expect(Number(stdout.trim())).toBeGreaterThan(20);
+    // The CLI runs on load: required with no arguments, it gets as far as its own usage error.
+    const cli = await run(node, ['-e', "require('./dist/migrations/cli.js')"], { cwd: installed }).catch((error: { code: number; stderr: string }) => error);
+    expect(cli).toMatchObject({ code: 2, stderr: expect.stringContaining('otel-pg-manager: no command given') });
   });
 });
 
