@@ -14,4 +14,10 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  {
+    // The consumer test's apps are plain JavaScript as a user writes it, one of them CommonJS.
+    files: ['test/consumer/app/**'],
+    languageOptions: { globals: { fetch: 'readonly', require: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'main',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/reliability/**'],
+          exclude: ['test/reliability/**', 'test/consumer/**'],
           // Two cores: more workers only fight over the CPU the server needs too.
           maxWorkers: 2,
         },

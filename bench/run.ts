@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
 import { parseDatabaseUrl } from '../src/config.js';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import { runMigrations } from '../src/migrations/runner.js';
 import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 import { renderRatioChart } from './chart.js';
@@ -100,7 +101,7 @@ async function prepareDatabase(adminUrl: string): Promise<string> {
   await admin.end();
   const url = new URL(adminUrl);
   url.pathname = '/otel_pg_bench';
-  await runMigrations(parseDatabaseUrl(url.toString(), 'BENCH_PG_URL'), { applicationName: 'otel-pg-bench-migrate' });
+  await runMigrations(parseDatabaseUrl(url.toString(), 'BENCH_PG_URL'), { dir: exampleMigrationsDir, applicationName: 'otel-pg-bench-migrate' });
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   const { rows } = await client.query<{ id: number }>(

@@ -10,6 +10,7 @@ import { FrameBuilder } from './demo-frame.js';
 import { startLoad, type LoadRun } from './load.js';
 import { optionsFromEnv, registerOpenTelemetry, type Observability } from './otel-bootstrap.js';
 import { seedDemoData } from './seed.js';
+import { exampleMigrationsDir } from './schema.js';
 import { createService } from './service.js';
 import { LiveView } from './terminal-view.js';
 
@@ -117,6 +118,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       slowQueryThresholdMs: SLOW_QUERY_THRESHOLD_MS,
       leakDetectionThresholdMs: LEAK_DETECTION_THRESHOLD_MS,
       schemaInit: 'strict',
+      migrationsDir: exampleMigrationsDir,
       applicationName: 'otel-pg-manager-demo',
       logger: { warn: note, info: note },
       // Snapshots at the pace of the view, and a slow-query warning per shape every 10 s rather than every minute.

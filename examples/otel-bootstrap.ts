@@ -13,6 +13,7 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { PgMetricProducer, PostgresManager } from '../src/index.js';
+import { exampleMigrationsDir } from './schema.js';
 import { createService, type RequestHandler } from './service.js';
 
 export interface ObservabilityOptions {
@@ -94,7 +95,8 @@ async function main(): Promise<void> {
   // Monitoring is on by default: create() attaches the OpenTelemetry tracker to the global providers.
   // `create({ telemetry: { meterProvider, tracerProvider } })` would use these without the globals.
   // Without the metricProducer the histograms go through SDK instruments instead (about 1 µs more per query).
-  const db = await PostgresManager.create({ telemetry: { metricProducer: observability.metricProducer } });
+  // The service's own schema: create() applies only a folder the app names.
+  const db = await PostgresManager.create({ migrationsDir: exampleMigrationsDir, telemetry: { metricProducer: observability.metricProducer } });
   const server = createService({ db, metrics: observability.metricsHandler });
   const port = Number(process.env.PORT ?? 3000);
   server.listen(port, () => console.log(`listening on :${port}`));

@@ -42,9 +42,9 @@ export interface ManagerOptions {
   applicationName?: string;
   poolNames?: { primary?: string; replica?: string };
   retry?: RetryOptions;
-  /** What a failing migration does at start-up; else DB_SCHEMA_INIT ('log'). */
+  /** What a failing migration does at start-up, when there is a migrationsDir; else DB_SCHEMA_INIT ('log'). */
   schemaInit?: SchemaInitPolicy;
-  /** Folder of NNN_name.sql files; defaults to the package's own migrations/. */
+  /** The app's folder of NNN_name.sql files, applied at start-up; else DB_MIGRATIONS_DIR. None: nothing is applied. */
   migrationsDir?: string;
   /**
    * How telemetry replaces literals: 'scanner' (default; about 3 µs per new query text) or
@@ -165,6 +165,10 @@ function toName(raw: Raw, fallback: string): string {
   if (!raw) return fallback;
   if (typeof raw.value === 'string' && raw.value.trim() !== '') return raw.value.trim();
   throw new ConfigError(raw.field, 'must be a non-empty string');
+}
+
+function optionalName(raw: Raw): string | undefined {
+  return raw ? toName(raw, '') : undefined;
 }
 
 const SSL_MODES: Record<string, DatabaseTarget['ssl']> = {
@@ -329,6 +333,6 @@ export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTarg
     }),
     schemaInit: toChoice(pick(options.schemaInit, 'schemaInit', env, 'DB_SCHEMA_INIT'), 'log', ['log', 'strict', 'off'] as const),
     sqlNormalizer: toChoice(pick(options.sqlNormalizer, 'sqlNormalizer', env, undefined), 'scanner', ['scanner', 'libpg-query'] as const),
-    migrationsDir: options.migrationsDir === undefined ? undefined : toName({ value: options.migrationsDir, field: 'migrationsDir' }, ''),
+    migrationsDir: optionalName(pick(options.migrationsDir, 'migrationsDir', env, 'DB_MIGRATIONS_DIR')),
   });
 }

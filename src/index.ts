@@ -43,7 +43,6 @@ export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
 export type { MigrationTimeouts } from './migrations/options.js';
 export { getMigrationStatus } from './migrations/status.js';
 export type { MigrationStatus, MigrationStatusOptions, AppliedMigration, PendingMigration } from './migrations/status.js';
-export { defaultMigrationsDir } from './migrations/files.js';
 export {
   createOtelTracker,
   INSTRUMENTATION_SCOPE,

@@ -206,14 +206,16 @@ export class PostgresManager {
   }
 
   /**
-   * Applies pending migrations (the seed's _initialize_schema). Under 'log' a failure is logged and
-   * kept for health reporting while the manager starts; under 'strict' it is thrown.
+   * Applies the app's pending migrations when it named a folder: the schema is the app's, so without
+   * one nothing is applied. Under 'log' a failure is logged and kept for health reporting while the
+   * manager starts; under 'strict' it is thrown.
    */
   private async initializeSchema(): Promise<void> {
-    if (this.config.schemaInit === 'off') return;
+    const dir = this.config.migrationsDir;
+    if (this.config.schemaInit === 'off' || dir === undefined) return;
     try {
       const result = await runMigrations(this.config.primary, {
-        dir: this.config.migrationsDir,
+        dir,
         applicationName: `${this.config.applicationName}-migrate`,
         logger: this.logger,
         ...this.migrationTimeouts,

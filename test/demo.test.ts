@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import type { PostgresManager } from '../src/index.js';
 import { FrameBuilder } from '../examples/demo-frame.js';
 import { parseDemoArgs } from '../examples/demo.js';
@@ -128,6 +129,7 @@ describe('the terminal view', () => {
     database = await createTestDatabase('view');
     ({ db } = await createManager(database.url, {
       schemaInit: 'strict',
+      migrationsDir: exampleMigrationsDir,
       monitoringEnabled: true,
       maxConnections: 4,
       slowQueryThresholdMs: 50,

@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import type { Lease, PostgresManager } from '../src/index.js';
 import { registerOpenTelemetry, type Observability } from '../examples/otel-bootstrap.js';
 import { seedDemoData } from '../examples/seed.js';
@@ -176,6 +177,7 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
     observability = registerOpenTelemetry({ serviceName: 'e2e', mountMetricsOnApp: true, metricsPort: 0, metricsHost: '127.0.0.1', otlpEndpoint: undefined });
     ({ db } = await createManager(database.url, {
       schemaInit: 'strict',
+      migrationsDir: exampleMigrationsDir,
       monitoringEnabled: true,
       maxConnections: POOL_SIZE,
       connectionTimeoutSeconds: 0.3,

@@ -19,7 +19,7 @@ interface CliResult {
 
 function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const { DATABASE_URL: _inherited, ...parentEnv } = process.env;
+    const { DATABASE_URL: _url, DB_MIGRATIONS_DIR: _dir, ...parentEnv } = process.env;
     execFile(
       process.execPath,
       ['--import', 'tsx', cli, ...args],
@@ -154,8 +154,26 @@ describe('otel-pg-manager migrate | status', { timeout: 120_000 }, () => {
     expect(option.stderr).toContain("Unknown option '--force'");
   });
 
+  it('migrate and status without --dir or DB_MIGRATIONS_DIR exit 2 and touch nothing, since the package ships no schema', async () => {
+    const tables = async () => (await adminQuery("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'", [], database.name)).rows;
+    const before = await tables();
+    for (const command of ['migrate', 'status']) {
+      const result = await runCli([command, '--url', database.url]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('no migrations folder: pass --dir or set DB_MIGRATIONS_DIR');
+    }
+    expect(await tables()).toEqual(before);
+  });
+
+  it('status takes the folder from DB_MIGRATIONS_DIR when --dir is not given', async () => {
+    const result = await runCli(['status', '--url', database.url], { DB_MIGRATIONS_DIR: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Migrations: ${dir}`);
+    expect(result.stdout).toContain('001_first.sql');
+  });
+
   it('an unreachable server exits 1, naming the redacted URL and never the password', async () => {
-    const result = await runCli(['migrate', '--url', 'postgresql://someone:hunter2-secret@127.0.0.1:1/nowhere']);
+    const result = await runCli(['migrate', '--url', 'postgresql://someone:hunter2-secret@127.0.0.1:1/nowhere', '--dir', dir]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('migrate failed against postgresql://someone:*****@127.0.0.1:1/nowhere: connect ECONNREFUSED');
     expect(result.stdout + result.stderr).not.toContain('hunter2');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import { adminQuery, createTestDatabase, uniqueName, type TestDatabase } from './support/db.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -46,7 +47,7 @@ describe('concurrent start-up of several instances', () => {
   beforeAll(async () => {
     db = await createTestDatabase('mig_conc');
     dir = mkdtempSync(join(tmpdir(), 'migrations-conc-'));
-    copyFileSync(fileURLToPath(new URL('../migrations/001_initial_schema.sql', import.meta.url)), join(dir, '001_initial_schema.sql'));
+    copyFileSync(join(exampleMigrationsDir, '001_initial_schema.sql'), join(dir, '001_initial_schema.sql'));
     // Long enough that the instances which lose the race really find the lock taken and wait.
     writeFileSync(join(dir, '002_backfill.sql'), "INSERT INTO sources (name, base_url) VALUES ('exploit-db', 'https://www.exploit-db.com');\nSELECT pg_sleep(1);\n");
   });

@@ -3,11 +3,10 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import { ConfigError, MigrationError, parseDatabaseUrl, type DatabaseTarget } from '../src/index.js';
-import { defaultMigrationsDir, readMigrationFiles } from '../src/migrations/files.js';
 import { migrationLockKey } from '../src/migrations/lock.js';
 import { migrationSettings } from '../src/migrations/options.js';
 import { runMigrations } from '../src/migrations/runner.js';
@@ -15,7 +14,7 @@ import { getMigrationStatus } from '../src/migrations/status.js';
 import { adminQuery, countConnections, createTestDatabase, eventually, uniqueName, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
 
-const INITIAL_SCHEMA = fileURLToPath(new URL('../migrations/001_initial_schema.sql', import.meta.url));
+const INITIAL_SCHEMA = join(exampleMigrationsDir, '001_initial_schema.sql');
 const cleanups: Array<() => Promise<void> | void> = [];
 
 afterAll(async () => {
@@ -29,7 +28,7 @@ interface Fixture {
   appName: string;
   q: <R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>;
   write: (name: string, sql: string) => void;
-  run: (options?: Parameters<typeof runMigrations>[1]) => ReturnType<typeof runMigrations>;
+  run: (options?: Partial<Parameters<typeof runMigrations>[1]>) => ReturnType<typeof runMigrations>;
 }
 
 /** A fresh database and a temporary migrations folder holding `files`. */
@@ -402,17 +401,9 @@ describe('runMigrations', () => {
 
 describe('migration timeout defaults', () => {
   it('the lock wait is never shorter than the statement timeout a holder may be running into', () => {
-    expect(migrationSettings({})).toMatchObject({ statementTimeoutMs: 300_000, lockWaitTimeoutMs: 360_000, lockTimeoutMs: 10_000 });
-    expect(migrationSettings({ statementTimeoutMs: 1_800_000 }).lockWaitTimeoutMs).toBe(1_860_000);
-    expect(migrationSettings({ statementTimeoutMs: 0 }).lockWaitTimeoutMs).toBe(0);
-    expect(migrationSettings({ statementTimeoutMs: 1_800_000, lockWaitTimeoutMs: 5000 }).lockWaitTimeoutMs).toBe(5000);
-  });
-});
-
-describe('the default migrations folder', () => {
-  it("is the package's own migrations/, found from the module and not from the working directory", async () => {
-    expect(defaultMigrationsDir).toBe(fileURLToPath(new URL('../migrations', import.meta.url)));
-    const files = await readMigrationFiles(defaultMigrationsDir);
-    expect(files.map((file) => file.name)).toContain('001_initial_schema.sql');
+    expect(migrationSettings({ dir: 'migrations' })).toMatchObject({ statementTimeoutMs: 300_000, lockWaitTimeoutMs: 360_000, lockTimeoutMs: 10_000 });
+    expect(migrationSettings({ dir: 'migrations', statementTimeoutMs: 1_800_000 }).lockWaitTimeoutMs).toBe(1_860_000);
+    expect(migrationSettings({ dir: 'migrations', statementTimeoutMs: 0 }).lockWaitTimeoutMs).toBe(0);
+    expect(migrationSettings({ dir: 'migrations', statementTimeoutMs: 1_800_000, lockWaitTimeoutMs: 5000 }).lockWaitTimeoutMs).toBe(5000);
   });
 });

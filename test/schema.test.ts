@@ -1,5 +1,6 @@
-// The seed schema (migrations/001_initial_schema.sql) as created by PostgresManager.create(): catalog, views, triggers, keys.
+// The example service's schema (examples/migrations/001_initial_schema.sql) as created by PostgresManager.create(): catalog, views, triggers, keys.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import type { PostgresManager } from '../src/index.js';
 import { adminQuery, createTestDatabase, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
@@ -26,8 +27,8 @@ describe('the schema created at start-up', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('schema');
-    // The package's own migrations/ (no migrationsDir) and the default policy.
-    ({ db } = await createManager(database.url, { schemaInit: 'log' }));
+    // The example service's folder, named as an app names its own, and the default policy.
+    ({ db } = await createManager(database.url, { schemaInit: 'log', migrationsDir: exampleMigrationsDir }));
   });
 
   afterAll(async () => {
@@ -77,7 +78,7 @@ describe('the schema created at start-up', () => {
              BEGIN INSERT INTO ddl_audit.commands VALUES (tg_tag, current_setting('application_name')); END $$`);
     await q('CREATE EVENT TRIGGER ddl_audit_start ON ddl_command_start EXECUTE FUNCTION ddl_audit.record()');
     try {
-      const second = await createManager(database.url, { schemaInit: 'strict' });
+      const second = await createManager(database.url, { schemaInit: 'strict', migrationsDir: exampleMigrationsDir });
       await second.db.close();
       expect(second.db.schemaStatus).toEqual({ state: 'applied', applied: [] });
       const ddl = await q<{ tag: string; app: string }>('SELECT tag, app FROM ddl_audit.commands');
@@ -103,7 +104,7 @@ describe('the views and keys on seeded rows', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('schema_rows');
-    ({ db } = await createManager(database.url, { schemaInit: 'strict' }));
+    ({ db } = await createManager(database.url, { schemaInit: 'strict', migrationsDir: exampleMigrationsDir }));
     const { rows } = await db.query<{ id: number }>(
       "INSERT INTO sources (name, base_url) VALUES ('exploit-db', 'https://www.exploit-db.com') RETURNING id",
     );
@@ -138,7 +139,7 @@ describe('the views and keys on seeded rows', () => {
 
   it('v_stats_24h counts only the last 24 hours', async () => {
     const fresh = await createTestDatabase('schema_stats');
-    const other = await createManager(fresh.url, { schemaInit: 'strict' });
+    const other = await createManager(fresh.url, { schemaInit: 'strict', migrationsDir: exampleMigrationsDir });
     try {
       const s = await other.db.query<{ id: number }>("INSERT INTO sources (name, base_url) VALUES ('nvd', 'https://nvd.nist.gov') RETURNING id");
       const source = s.rows[0]!.id;

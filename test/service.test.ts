@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { exampleMigrationsDir } from '../examples/schema.js';
 import type { Lease, PostgresManager } from '../src/index.js';
 import { registerOpenTelemetry, type Observability } from '../examples/otel-bootstrap.js';
 import { seedDemoData } from '../examples/seed.js';
@@ -83,6 +84,7 @@ beforeAll(async () => {
   observability = registerOpenTelemetry({ serviceName: 'service-test', mountMetricsOnApp: true, metricsPort: 0, metricsHost: '127.0.0.1', otlpEndpoint: undefined });
   ({ db } = await createManager(role.url, {
     schemaInit: 'strict',
+    migrationsDir: exampleMigrationsDir,
     monitoringEnabled: true,
     maxConnections: POOL_SIZE,
     connectionTimeoutSeconds: 0.5,

@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
 import { ConfigError, describeError, MigrationError } from '../errors.js';
 import type { Logger } from '../telemetry/tracker.js';
-import { defaultMigrationsDir } from './files.js';
 import { checkMigrationTimeouts, MIGRATION_TIMEOUT_FLAGS, type MigrationTimeouts } from './options.js';
 import { runMigrations } from './runner.js';
 import { getMigrationStatus, type MigrationStatus } from './status.js';
@@ -23,7 +22,7 @@ Commands:
 
 Options:
   --url URL   postgresql://user:password@host:5432/database (default: $DATABASE_URL)
-  --dir DIR   folder of NNN_name.sql files (default: the package's own migrations/)
+  --dir DIR   your folder of NNN_name.sql files (default: $DB_MIGRATIONS_DIR; one is required)
   -h, --help  show this help
 
 Timeouts of migrate, in ms (0 = none):
@@ -39,7 +38,7 @@ or status found an applied file that was changed or is missing); 2 usage error.
 interface Invocation {
   command: 'migrate' | 'status';
   target: DatabaseTarget;
-  dir: string | undefined;
+  dir: string;
   timeouts: MigrationTimeouts;
 }
 
@@ -91,7 +90,11 @@ function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | '
   if (url === undefined || url.trim() === '') throw new UsageError('no database: pass --url or set DATABASE_URL');
   // ConfigError names the field and the problem, never the value (it may hold the password).
   const target = parseDatabaseUrl(url, fromOption ? '--url' : 'DATABASE_URL');
-  return { command, target, dir: values.dir, timeouts: parseTimeouts(values, command) };
+  const timeouts = parseTimeouts(values, command);
+  // The package ships no schema, so there is no folder to fall back on.
+  const dir = values.dir ?? env.DB_MIGRATIONS_DIR;
+  if (dir === undefined || dir.trim() === '') throw new UsageError('no migrations folder: pass --dir or set DB_MIGRATIONS_DIR');
+  return { command, target, dir, timeouts };
 }
 
 const consoleLogger: Logger = {
@@ -100,7 +103,7 @@ const consoleLogger: Logger = {
 };
 
 async function migrate({ target, dir, timeouts }: Invocation): Promise<number> {
-  console.log(`Migrating ${target.redactedUrl} with ${dir ?? defaultMigrationsDir}`);
+  console.log(`Migrating ${target.redactedUrl} with ${dir}`);
   const { applied } = await runMigrations(target, { dir, logger: consoleLogger, ...timeouts });
   console.log(applied.length === 0 ? 'Nothing to apply: the database is up to date.' : `Applied ${applied.length} migration(s).`);
   return EXIT_OK;
@@ -153,4 +156,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the package's dist/ stays loadable by require() of ES modules.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

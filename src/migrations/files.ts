@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MigrationError } from '../errors.js';
 
 export interface MigrationFile {
@@ -15,13 +14,6 @@ export interface MigrationFile {
   readonly checksum: string;
   readonly sql: string;
 }
-
-/**
- * The package's own migrations/. This module sits two levels below the package root both as
- * src/migrations/files.ts (tsx, vitest) and as dist/migrations/files.js (installed), so the folder
- * is found from the package and never from the current directory.
- */
-export const defaultMigrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 const FILE_NAME = /^(\d+)_[^/\\]+\.sql$/i;
 // The history table's version column is an integer.

@@ -2,7 +2,6 @@
 import { MAX_TIMER_MS } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../telemetry/tracker.js';
-import { defaultMigrationsDir } from './files.js';
 
 /** The timeouts a user of PostgresManager.create() sets as `migrations: { ... }`. */
 export interface MigrationTimeouts {
@@ -18,8 +17,8 @@ export interface MigrationTimeouts {
 }
 
 export interface MigrationOptions extends MigrationTimeouts {
-  /** Folder of NNN_name.sql files; defaults to the package's own migrations/. */
-  dir?: string;
+  /** The app's folder of NNN_name.sql files. There is no default: the package ships no schema. */
+  dir: string;
   /** application_name of the migration connection, so it can be found in pg_stat_activity (otel-pg-manager-migrate). */
   applicationName?: string;
   /** Where progress and warnings go (nowhere by default). Messages never contain passwords. */
@@ -84,7 +83,7 @@ export function migrationSettings(options: MigrationOptions): MigrationSettings 
   checkMigrationTimeouts(options);
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   return {
-    dir: options.dir ?? defaultMigrationsDir,
+    dir: options.dir,
     applicationName: options.applicationName ?? 'otel-pg-manager-migrate',
     logger: options.logger ?? silent,
     lockWaitTimeoutMs: options.lockWaitTimeoutMs ?? (statementTimeoutMs === 0 ? 0 : statementTimeoutMs + LOCK_WAIT_MARGIN_MS),

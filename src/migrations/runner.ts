@@ -25,7 +25,7 @@ export interface MigrationResult {
  * pending takes no lock and executes no DDL. Throws MigrationError for a failing file (rolled back),
  * a changed or missing applied file, or a lock that could not be had in time.
  */
-export async function runMigrations(target: DatabaseTarget, options: MigrationOptions = {}): Promise<MigrationResult> {
+export async function runMigrations(target: DatabaseTarget, options: MigrationOptions): Promise<MigrationResult> {
   const settings = migrationSettings(options);
   const files = await readMigrationFiles(settings.dir);
   const client = await openMigrationClient(target, settings);

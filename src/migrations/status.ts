@@ -29,7 +29,7 @@ export interface MigrationStatus {
 
 export type MigrationStatusOptions = Pick<MigrationOptions, 'dir' | 'applicationName' | 'logger' | 'connectTimeoutMs'>;
 
-export async function getMigrationStatus(target: DatabaseTarget, options: MigrationStatusOptions = {}): Promise<MigrationStatus> {
+export async function getMigrationStatus(target: DatabaseTarget, options: MigrationStatusOptions): Promise<MigrationStatus> {
   const settings = migrationSettings(options);
   const files = await readMigrationFiles(settings.dir);
   const client = await openMigrationClient(target, settings);

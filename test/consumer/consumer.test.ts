@@ -1,0 +1,168 @@
+// The package as a user installs it: `npm pack`, installed from the registry into a project outside the repository.
+//   CONSUMER_NODE  the node binary the apps run on (default: this one)
+//   CONSUMER_SDK   2 or 3: the OpenTelemetry SDK line installed next to it (default: 3 where Node supports it)
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const node = process.env.CONSUMER_NODE ?? process.execPath;
+
+/** The OpenTelemetry packages of each SDK line; 3.x needs Node 22.15 or newer. */
+const SDK_LINES = {
+  '2': ['@opentelemetry/api@~1.9.0', '@opentelemetry/sdk-metrics@^2.12.0', '@opentelemetry/exporter-prometheus@^0.223.0'],
+  '3': ['@opentelemetry/api@~1.10.0', '@opentelemetry/sdk-metrics@^3.1.0', '@opentelemetry/exporter-prometheus@^0.301.0'],
+} as const;
+
+function repoVersion(name: string): string {
+  return (JSON.parse(readFileSync(join(repo, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+interface Packed {
+  filename: string;
+  files: Array<{ path: string }>;
+}
+
+let project: string;
+let nodeVersion: string;
+let sdk: keyof typeof SDK_LINES;
+let packed: Packed;
+const databases: TestDatabase[] = [];
+
+/** Runs a command in the consumer project with the target Node first on PATH, so `npx` and bin shebangs use it. */
+function inProject(file: string, args: string[], env: Record<string, string> = {}) {
+  const PATH = `${dirname(node)}${delimiter}${process.env.PATH ?? ''}`;
+  const { DATABASE_URL: _url, DB_MIGRATIONS_DIR: _dir, NODE_OPTIONS: _options, ...inherited } = process.env;
+  return run(file, args, { cwd: project, env: { ...inherited, PATH, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** The app's result: the last line of its output (the manager logs each applied migration before it). */
+function resultOf(stdout: string): Record<string, unknown> & { scrape: string } {
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown> & { scrape: string };
+}
+
+async function freshDatabase(): Promise<TestDatabase> {
+  const database = await createTestDatabase('consumer');
+  databases.push(database);
+  return database;
+}
+
+beforeAll(async () => {
+  nodeVersion = (await run(node, ['--version'])).stdout.trim();
+  const [major = 0, minor = 0] = nodeVersion.slice(1).split('.').map(Number);
+  sdk = (process.env.CONSUMER_SDK as keyof typeof SDK_LINES | undefined) ?? (major > 22 || (major === 22 && minor >= 15) ? '3' : '2');
+  project = mkdtempSync(join(tmpdir(), 'otel-pg-consumer-'));
+  await run('npm', ['run', 'build', '--silent'], { cwd: repo });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', project], { cwd: repo });
+  [packed] = JSON.parse(stdout) as [Packed];
+  cpSync(fileURLToPath(new URL('./app', import.meta.url)), project, { recursive: true });
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer-app', version: '1.0.0', private: true }));
+  // Only the tarball comes from the repository; everything else from the registry (the npm cache when it has it).
+  await run(
+    'npm',
+    [
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      `./${packed.filename}`,
+      'pg',
+      ...SDK_LINES[sdk],
+      `typescript@${repoVersion('typescript')}`,
+      `@types/node@${repoVersion('@types/node')}`,
+      `@types/pg@${repoVersion('@types/pg')}`,
+    ],
+    { cwd: project, timeout: 300_000 },
+  );
+}, 360_000);
+
+afterAll(async () => {
+  for (const database of databases) await database.drop();
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+describe('the packed tarball', () => {
+  it('holds exactly what package.json "files" names: dist, the observability files, the collector config', () => {
+    const paths = packed.files.map((file) => file.path).sort();
+    const always = new Set(['package.json', 'README.md', 'LICENSE']);
+    const unexpected = paths.filter(
+      (path) => !always.has(path) && !/^(dist|observability)\//.test(path) && !['otel-collector.yaml', 'CHANGELOG.md'].includes(path),
+    );
+    expect(unexpected).toEqual([]);
+    const observability = readdirSync(join(repo, 'observability')).map((name) => `observability/${name}`);
+    expect(paths).toEqual(expect.arrayContaining([...observability, 'otel-collector.yaml', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts', 'dist/migrations/cli.js']));
+    expect(paths.some((path) => /(^|\/)(test|bench|examples|migrations)\//.test(path) && !path.startsWith('dist/migrations/'))).toBe(false);
+  });
+
+  it('installs without access to the repository, and every module of dist/ loads through require() (no top-level await)', async () => {
+    const installed = join(project, 'node_modules', 'otel-pg-manager');
+    expect(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'))).toMatchObject({ version: packed.filename.match(/-(\d+\.\d+\.\d+)\.tgz$/)?.[1] });
+    // A module with top-level await makes require() throw ERR_REQUIRE_ASYNC_MODULE.
+    const script = `
+      const { readdirSync } = require('node:fs');
+      const files = readdirSync('dist', { recursive: true }).filter((f) => f.endsWith('.js') && f !== 'migrations/cli.js');
+      for (const f of files) require('./dist/' + f);
+      console.log(files.length);`;
+    const { stdout } = await run(node, ['-e', script], { cwd: installed });
+    expect(Number(stdout.trim())).toBeGreaterThan(20);
+    // The CLI runs on load: required with no arguments, it gets as far as its own usage error.
+    const cli = await run(node, ['-e', "require('./dist/migrations/cli.js')"], { cwd: installed }).catch((error: { code: number; stderr: string }) => error);
+    expect(cli).toMatchObject({ code: 2, stderr: expect.stringContaining('otel-pg-manager: no command given') });
+  });
+});
+
+describe('an app using the installed package', () => {
+  it('as an ES module: creates a manager, applies its own folder, queries, and /metrics has the pool and query families', async () => {
+    const database = await freshDatabase();
+    const { stdout } = await inProject(node, ['esm-app.mjs'], { DATABASE_URL: database.url });
+    const result = resultOf(stdout);
+    expect(result.rows).toEqual([{ notes: 2 }]);
+    expect(result.applied).toEqual(['001_app_notes.sql']);
+    expect(result.scrape).toMatch(/^db_client_operation_duration_count\{[^}]*db_system_name="postgresql"[^}]*\} [1-9]/m);
+    expect(result.scrape).toMatch(/^db_client_connection_wait_time_count\{[^}]*\} [1-9]/m);
+    expect(result.scrape).toMatch(/^db_client_connection_count\{[^}]*db_client_connection_state="idle"[^}]*\} \d/m);
+  });
+
+  it('as CommonJS: require() gives the same API, and the SDK path exports the histograms', async () => {
+    const database = await freshDatabase();
+    const { stdout } = await inProject(node, ['cjs-app.cjs'], { DATABASE_URL: database.url });
+    const result = resultOf(stdout);
+    expect(result).toMatchObject({ rows: [{ notes: 2 }], applied: ['001_app_notes.sql'], errorClass: true });
+    expect(result.scrape).toMatch(/^db_client_operation_duration_count\{[^}]*\} [1-9]/m);
+    expect(result.scrape).toMatch(/^db_client_connection_wait_time_count\{[^}]*\} [1-9]/m);
+  });
+
+  it('type-checks against the public types with moduleResolution node16, nodenext and bundler', async () => {
+    const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
+    const outputs = await Promise.all(
+      ['node16', 'nodenext', 'bundler'].map(async (resolution) => {
+        const { stdout } = await inProject(node, [tsc, '-p', `tsconfig.${resolution}.json`]).catch((error: { stdout: string }) => error);
+        return `${resolution}: ${stdout}`;
+      }),
+    );
+    expect(outputs).toEqual(['node16: ', 'nodenext: ', 'bundler: ']);
+  });
+
+  it('`npx otel-pg-manager status --dir` reads the app folder; without a folder it is a usage error', async () => {
+    const database = await freshDatabase();
+    const status = await inProject('npx', ['--no-install', 'otel-pg-manager', 'status', '--dir', 'migrations'], { DATABASE_URL: database.url });
+    expect(status.stdout).toContain('Pending (1):\n  001_app_notes.sql');
+    const migrate = await inProject('npx', ['--no-install', 'otel-pg-manager', 'migrate', '--url', database.url]).catch((error: { code: number; stderr: string }) => error);
+    expect(migrate).toMatchObject({ code: 2, stderr: expect.stringContaining('no migrations folder: pass --dir or set DB_MIGRATIONS_DIR') });
+  });
+
+  it('ran on the Node and SDK line it was asked for', async () => {
+    const { stdout } = await inProject(node, ['-p', 'process.version']);
+    const installed = JSON.parse(readFileSync(join(project, 'node_modules', '@opentelemetry', 'sdk-metrics', 'package.json'), 'utf8')) as { version: string };
+    expect(stdout.trim()).toBe(nodeVersion);
+    expect(installed.version.split('.')[0]).toBe(sdk);
+    console.log(`consumer: Node ${nodeVersion}, @opentelemetry/sdk-metrics ${installed.version}, ${packed.filename}`);
+  });
+});
