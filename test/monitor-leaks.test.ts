@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresManager } from '../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { createManager, type CapturingLogger } from './support/manager.js';
+import { firstFrame, here } from './support/stack.js';
 
 let database: TestDatabase;
 
@@ -13,19 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
-
-/** "file:line" of the first frame of a stack. */
-function firstFrame(stack: string | undefined): string | undefined {
-  const line = stack?.split('\n').find((l) => l.trimStart().startsWith('at '));
-  return line?.match(/([^\s(]+):(\d+):\d+\)?$/)?.slice(1, 3).join(':');
-}
-
-/** "file:line" of the line that calls this. */
-function here(): string | undefined {
-  const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, here);
-  return firstFrame(holder.stack);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, ManagerClosedError, type PostgresManager } from '../src/index.js';
 import { countConnections, createTestDatabase, eventually, type TestDatabase } from './support/db.js';
 import { createManager, type CapturingLogger } from './support/manager.js';
-
+import { firstFrame, here } from './support/stack.js';
 
 /** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
 const processIdOf = (client: pg.PoolClient): number => (client as unknown as { processID: number }).processID;
@@ -18,19 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await database.drop();
 });
-
-/** "file:line" of the first frame of a stack. */
-function firstFrame(stack: string | undefined): string | undefined {
-  const line = stack?.split('\n').find((l) => l.trimStart().startsWith('at '));
-  return line?.match(/([^\s(]+):(\d+):\d+\)?$/)?.slice(1, 3).join(':');
-}
-
-/** "file:line" of the line that calls this. */
-function here(): string | undefined {
-  const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, here);
-  return firstFrame(holder.stack);
-}
 
 async function withManager(
   options: Parameters<typeof createManager>[1],

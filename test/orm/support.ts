@@ -63,15 +63,6 @@ export function slowQueryNamed(db: PostgresManager, marker: string): QueryStatsR
   return db.getSlowQueries(50).find((q) => q.query.includes(marker));
 }
 
-/** "file:line" of the line that calls this, to look for in a borrower's stack. */
-export function callerLine(): string {
-  const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, callerLine);
-  const frame = holder.stack?.split('\n').find((l) => l.trimStart().startsWith('at '));
-  const match = frame?.match(/([^\s(]+):(\d+):\d+\)?$/);
-  return match ? `${match[1]}:${match[2]}` : 'no frame';
-}
-
 /** Resolves with `work`'s result, or fails the test when it takes longer than `ms` (a hang, not a slow machine). */
 export async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

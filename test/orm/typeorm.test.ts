@@ -4,7 +4,8 @@ import { DataSource, EntitySchema, QueryFailedError } from 'typeorm';
 import { describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, type PostgresManager } from '../../src/index.js';
 import { eventually } from '../support/db.js';
-import { acquisitions, callerLine, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
+import { acquisitions, expectShutDown, slowQueryNamed, useOrmFixture, widgetNames, withinMs } from './support.js';
+import { here } from '../support/stack.js';
 
 interface Widget {
   id: number;
@@ -130,7 +131,7 @@ describe('TypeORM through driver: db.pgModule()', () => {
     const source = await typeormOn(db);
     const runner = source.createQueryRunner();
     // The line below must appear in the reported stack: TypeORM calls pool.connect() synchronously from connect().
-    await runner.connect(); const line = callerLine();
+    await runner.connect(); const line = here()!;
 
     const leaks = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
     expect(leaks.active[0]!.stack).toContain(line);
