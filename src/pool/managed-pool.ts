@@ -157,8 +157,16 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     }
     const waiter: Waiter = { request, liveSlot: -1 };
     this.waiters.add(waiter);
-    this.pool.options.connectionTimeoutMillis = timeoutMs;
-    this.pool.connect((error, client, done) => {
+    const pool = this.pool;
+    // pg-pool (pinned) arms a timer for every checkout that has a timeout, even one it will serve from an
+    // idle client on the next tick: under AsyncLocalStorage that timer (an async resource) and its
+    // clearTimeout were the costliest part of an acquisition. With more idle clients than callers queued
+    // ahead, that tick serves this caller for certain (only end() could intervene, and close() answers
+    // waiters itself), so the checkout goes without a timer; the option is restored at once because
+    // pg-pool reads it again for the connections it opens later.
+    const servedFromIdle = pool.idleCount > pool.waitingCount;
+    pool.options.connectionTimeoutMillis = servedFromIdle ? 0 : timeoutMs;
+    pool.connect((error, client, done) => {
       // Not waiting any more means close() already rejected the caller: the connection goes straight back.
       if (!this.waiters.delete(waiter)) {
         if (client) done();
@@ -175,6 +183,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
       this.trackers.acquired(this, waitSeconds);
       request.acquired(undefined, lease);
     });
+    if (servedFromIdle) pool.options.connectionTimeoutMillis = timeoutMs;
   }
 
   private acquireError(error: Error, start: number, timeoutMs: number, waitSeconds: number): Error {
