@@ -819,11 +819,12 @@ export class ShapeCache {
 
   /**
    * `maxChars` bounds the characters of the cached texts and their normalized forms, so a few thousand
-   * long statements cannot pin megabytes (5,000 entries: 1.28 million characters, about 1.3 MB of text).
+   * long statements cannot pin megabytes (5,000 entries: 800,000 characters, under 1 MB of text, room for
+   * about 400 statements of 2 KiB, or thousands of typical ones).
    */
   constructor(
     private readonly maxEntries: number,
-    private readonly maxChars = maxEntries * 256,
+    private readonly maxChars = maxEntries * 160,
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('ShapeCache needs at least one entry');
     let slots = 16;
