@@ -307,7 +307,7 @@ async function main(): Promise<void> {
       };
       const ratio = (a: ArmSummary): string => `${a.ratio.toFixed(3)}x`;
       check('producer path select1 >= 0.98x', at('select1', 'manager-on'), (a) => a.ratio >= 0.98, ratio);
-      check('producer path select1 <= +5 % client CPU per query', at('select1', 'manager-on'), (a) => a.cpuAddedPct <= 5, (a) => `+${a.cpuAddedPct.toFixed(1)} %`);
+      check('producer path select1 <= +5 % client CPU per query', at('select1', 'manager-on'), (a) => a.cpuAddedPct <= 5, (a) => `${a.cpuAddedPct >= 0 ? '+' : ''}${a.cpuAddedPct.toFixed(1)} %`);
       check('producer path distinct >= 0.95x', at('distinct', 'manager-on'), (a) => a.ratio >= 0.95, ratio);
       check('create() alone select1 >= 0.93x', at('select1', 'create-only'), (a) => a.ratio >= 0.93, ratio);
       check('db.pool.query() with the producer select1 >= 0.97x', at('select1', 'db-pool'), (a) => a.ratio >= 0.97, ratio);
