@@ -871,8 +871,8 @@ export class ShapeCache {
       return hit.shape;
     }
     const shape = computeShape(sql);
-    if (sql.length > MAX_CACHED_LENGTH || charsOf(sql, shape) > this.maxChars || !this.seenBefore(sql)) return shape;
     const chars = charsOf(sql, shape);
+    if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(sql)) return shape;
     while (this.entries.size >= this.maxEntries || this.chars + chars > this.maxChars) this.evictOne();
     const entry: CacheEntry = { sql, shape, used: false };
     this.entries.set(sql, entry);

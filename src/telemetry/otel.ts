@@ -137,9 +137,9 @@ export interface TelemetryOptions {
   /**
    * Where the histograms are aggregated. By default the producer of `pgMetricProducers()` when your
    * reader holds it, else one added to the meter provider's readers when they would export it
-   * unchanged (SDK 2.x or 3.x provider, cumulative, default aggregation, no views), else SDK
+   * unchanged (an sdk-metrics 2.x provider, cumulative, default aggregation, no views), else SDK
    * instruments. A PgMetricProducer that your reader also includes is used as given; `false`
-   * always records through SDK instruments (so views apply), at about 1 µs more per record.
+   * always records through SDK instruments (so views apply), at several µs more per query.
    */
   metricProducer?: PgMetricProducer | false;
 }
