@@ -1,86 +1,105 @@
-// One benchmark arm in its own process: builds its client stack once, then runs the slices the parent asks for.
+// One benchmark arm in its own process: registers the SDK as a service does, builds its client stack once,
+// then runs the slices the parent asks for, every call inside an active parent span.
+import { context, trace } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
 import type { Pool as PgPool } from 'pg';
-import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
-import { createCountingSdk, type CountingSdk } from './sdk.js';
+import type { ArmName, ArmReady, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
+import { startCountingSdk, type CountingSdk } from './sdk.js';
 import { shipped } from './shipped.js';
 
 const require = createRequire(import.meta.url);
-const arm = process.argv[2] as ArmName;
+const spec = JSON.parse(process.argv[2]!) as ArmSpec;
 const url = process.argv[3]!;
-const POOL_MAX = 10;
-const { PgMetricProducer, PostgresManager } = await shipped<typeof import('../src/index.js')>('index.js');
+const { PostgresManager, pgMetricProducers } = await shipped<typeof import('../src/index.js')>('index.js');
+type Manager = Awaited<ReturnType<typeof PostgresManager.create>>;
 
 interface Runner {
-  run(sql: string, params: unknown[] | undefined): Promise<unknown>;
+  /** `worker` picks the pool when the arm has several. */
+  run(sql: string, params: unknown[] | undefined, worker: number): Promise<unknown>;
   /** Proof that the arm is instrumented: exported spans or metric points so far. */
   proof(): Promise<string>;
+  unavailable?: string;
 }
 
-async function rawRunner(pg: typeof import('pg')): Promise<Runner & { pool: PgPool }> {
-  // The same pool settings as the manager arms (which keep POOL_MAX connections open): with min 0,
+const SDK_ARMS: ArmName[] = ['raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg'];
+
+async function startSdk(): Promise<CountingSdk | undefined> {
+  if (!SDK_ARMS.includes(spec.arm)) return undefined;
+  if (spec.arm === 'instrumentation-pg') {
+    const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+    return startCountingSdk({ instrumentations: [new PgInstrumentation()] });
+  }
+  // The one line a NodeSDK user adds for the fast path; create() then finds the producer on its own.
+  const producerArms: ArmName[] = ['manager-on', 'db-pool'];
+  return startCountingSdk({ metricProducers: producerArms.includes(spec.arm) ? pgMetricProducers() : [] });
+}
+
+function rawRunner(sdk: CountingSdk | undefined): Runner {
+  // Loaded after the SDK started, so instrumentation-pg's require hook can patch it.
+  const pg = require('pg') as typeof import('pg');
+  // The same pool settings as the manager arms (which keep their connections open): with min 0,
   // pg-pool arms an idle timer on every release, a cost of configuration, not of instrumentation.
-  const pool = new pg.Pool({ connectionString: url, max: POOL_MAX, min: POOL_MAX, connectionTimeoutMillis: 30_000 });
-  pool.on('error', () => undefined);
-  return { pool, run: (sql, params) => pool.query(sql, params), proof: async () => 'none (uninstrumented)' };
-}
-
-async function managerRunner(sdk: CountingSdk | undefined, metricProducer?: InstanceType<typeof PgMetricProducer>): Promise<Runner> {
-  const db = await PostgresManager.create({
-    databaseUrl: url,
-    maxConnections: POOL_MAX,
-    minConnections: POOL_MAX,
-    monitoringEnabled: sdk !== undefined,
-    schemaInit: 'off',
-    env: {},
-    telemetry: sdk ? { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider, metricProducer } : undefined,
+  const pools: PgPool[] = Array.from({ length: spec.pools }, () => {
+    const pool = new pg.Pool({ connectionString: url, max: spec.poolMax, min: spec.poolMax, connectionTimeoutMillis: 30_000 });
+    pool.on('error', () => undefined);
+    return pool;
   });
   return {
-    run: (sql, params) => db.query(sql, params),
+    run: (sql, params, worker) => pools[worker % pools.length]!.query(sql, params),
     proof: async () => {
-      if (!sdk) return 'none (monitoring off)';
-      const points = await sdk.collectPoints();
-      if (points === 0) throw new Error(`arm ${arm} exported no metric points: it is not instrumented`);
-      return `${points} metric points collected`;
+      if (spec.arm !== 'instrumentation-pg') return 'none (uninstrumented)';
+      await sdk!.flushSpans();
+      if (sdk!.spansExported() === 0) throw new Error('arm instrumentation-pg exported no spans: it is not instrumented');
+      return `${sdk!.spansExported()} spans exported`;
     },
   };
 }
 
-async function instrumentationPgRunner(sdk: CountingSdk): Promise<Runner> {
-  const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
-  const { registerInstrumentations } = await import('@opentelemetry/instrumentation');
-  registerInstrumentations({
-    instrumentations: [new PgInstrumentation()],
-    tracerProvider: sdk.tracerProvider,
-    meterProvider: sdk.meterProvider,
-  });
-  // Loaded through require after registration, so require-in-the-middle can patch it.
-  const runner = await rawRunner(require('pg') as typeof import('pg'));
+async function managerRunner(sdk: CountingSdk): Promise<Runner> {
+  const managers: Manager[] = [];
+  for (let i = 0; i < spec.pools; i++) {
+    managers.push(
+      await PostgresManager.create({
+        databaseUrl: url,
+        maxConnections: spec.poolMax,
+        minConnections: spec.poolMax,
+        monitoringEnabled: spec.arm !== 'manager-off',
+        schemaInit: 'off',
+        // Each manager its own series, as separate services' pools would be.
+        poolNames: spec.pools > 1 ? { primary: `pool-${i}` } : undefined,
+        env: {},
+      }),
+    );
+  }
+  let run: Runner['run'] = (sql, params, worker) => managers[worker % managers.length]!.query(sql, params);
+  let unavailable: string | undefined;
+  if (spec.arm === 'db-pool') {
+    // db.pool (issue 12): a real pg.Pool whose query() goes through the manager's own QueryRun.
+    const pools = managers.map((m) => (m as unknown as { pool?: PgPool }).pool);
+    if (pools.every((pool) => pool !== undefined)) run = (sql, params, worker) => pools[worker % pools.length]!.query(sql, params);
+    else unavailable = 'db.pool is not in this build of the package';
+  }
   return {
-    ...runner,
+    run,
+    unavailable,
     proof: async () => {
-      await sdk.flushSpans();
-      if (sdk.spansExported() === 0) throw new Error('arm instrumentation-pg exported no spans: it is not instrumented');
-      return `${sdk.spansExported()} spans exported`;
+      if (spec.arm === 'manager-off') return 'none (monitoring off)';
+      const points = await sdk.collectPoints();
+      if (points === 0) throw new Error(`arm ${spec.arm} exported no metric points: it is not instrumented`);
+      return `${points} metric points exported`;
     },
   };
 }
 
 async function build(): Promise<Runner> {
-  switch (arm) {
+  const sdk = await startSdk();
+  switch (spec.arm) {
+    case 'raw-no-sdk':
     case 'raw':
-      return rawRunner(require('pg') as typeof import('pg'));
-    case 'manager-off':
-      return managerRunner(undefined);
-    case 'manager-on': {
-      // The documented fast path: histograms through a PgMetricProducer that the reader includes.
-      const producer = new PgMetricProducer();
-      return managerRunner(createCountingSdk([producer]), producer);
-    }
-    case 'manager-on-sdk':
-      return managerRunner(createCountingSdk());
     case 'instrumentation-pg':
-      return instrumentationPgRunner(createCountingSdk());
+      return rawRunner(sdk);
+    default:
+      return managerRunner(sdk!);
   }
 }
 
@@ -97,6 +116,8 @@ function query(workload: WorkloadName, i: number): [string, unknown[] | undefine
   }
 }
 
+const tracer = trace.getTracer('bench');
+
 async function slice(runner: Runner, request: SliceRequest): Promise<SliceResult> {
   const latencies: number[] = [];
   let counter = 0;
@@ -105,17 +126,23 @@ async function slice(runner: Runner, request: SliceRequest): Promise<SliceResult
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: request.workers }, async () => {
-      while (performance.now() < deadline) {
-        const [sql, params] = query(request.workload, counter++);
-        const t0 = performance.now();
-        try {
-          await runner.run(sql, params);
-          latencies.push(performance.now() - t0);
-        } catch {
-          errors++;
+    Array.from({ length: request.workers }, (_, worker) => {
+      // Each worker is a request handler: its calls run inside its request's span. The span is
+      // opened once per slice, so what is compared is the calls, not the cost of making request spans.
+      const span = tracer.startSpan('request');
+      return context.with(trace.setSpan(context.active(), span), async () => {
+        while (performance.now() < deadline) {
+          const [sql, params] = query(request.workload, counter++);
+          const t0 = performance.now();
+          try {
+            await runner.run(sql, params, worker);
+            latencies.push(performance.now() - t0);
+          } catch {
+            errors++;
+          }
         }
-      }
+        span.end();
+      });
     }),
   );
   const elapsed = performance.now() - started;
@@ -134,10 +161,13 @@ async function slice(runner: Runner, request: SliceRequest): Promise<SliceResult
 }
 
 const runner = await build();
-// Warm the stack once (JIT, connections, fingerprint cache) before anything is measured.
-await slice(runner, { workload: 'select1', workers: 16, durationMs: 500 });
-const ready: ArmReady = { type: 'ready', arm, proof: await runner.proof() };
-process.send?.(ready);
+if (runner.unavailable) {
+  process.send?.({ type: 'ready', proof: '', unavailable: runner.unavailable } satisfies ArmReady);
+} else {
+  // Warm the stack once (JIT, connections, fingerprint cache) before anything is measured.
+  await slice(runner, { workload: 'select1', workers: 16, durationMs: 500 });
+  process.send?.({ type: 'ready', proof: await runner.proof() } satisfies ArmReady);
+}
 process.on('message', (message: SliceRequest | { type: 'exit' }) => {
   if ('type' in message && message.type === 'exit') process.exit(0);
   void slice(runner, message as SliceRequest).then((result) => process.send?.({ type: 'result', result }));

@@ -1,10 +1,12 @@
 // Renders the benchmark's throughput ratios (arm / raw pg.Pool) as a grouped bar chart in plain SVG.
 
 const COLORS: Record<string, string> = {
+  'raw-no-sdk': '#cfcfcf',
   raw: '#9e9e9e',
   'manager-off': '#4c78a8',
+  'create-only': '#b279a2',
   'manager-on': '#54a24b',
-  'manager-on-sdk': '#b279a2',
+  'db-pool': '#72b7b2',
   'instrumentation-pg': '#e45756',
 };
 
@@ -25,7 +27,7 @@ export function renderRatioChart(
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${left}" y="22" font-size="14" font-weight="bold">Throughput relative to raw pg.Pool (median of per-round ratios; higher is better)</text>`,
+    `<text x="${left}" y="22" font-size="14" font-weight="bold">Throughput relative to raw pg.Pool with the SDK registered (median of per-round ratios; higher is better)</text>`,
   ];
   for (const tick of [0, 0.25, 0.5, 0.75, 1, 1.2]) {
     parts.push(

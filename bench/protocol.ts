@@ -1,6 +1,21 @@
 // Messages between the benchmark parent and its arm processes.
-export type ArmName = 'raw' | 'manager-off' | 'manager-on' | 'manager-on-sdk' | 'instrumentation-pg';
+export type ArmName =
+  | 'raw-no-sdk'
+  | 'raw'
+  | 'manager-off'
+  | 'create-only'
+  | 'manager-on'
+  | 'db-pool'
+  | 'instrumentation-pg';
 export type WorkloadName = 'select1' | 'point' | 'distinct' | 'saturation';
+
+/** How an arm process is built: which arm, and how many pools (managers) it spreads its workers over. */
+export interface ArmSpec {
+  arm: ArmName;
+  pools: number;
+  /** Connections per pool. */
+  poolMax: number;
+}
 
 export interface SliceRequest {
   workload: WorkloadName;
@@ -20,6 +35,7 @@ export interface SliceResult {
 
 export interface ArmReady {
   type: 'ready';
-  arm: ArmName;
+  /** Proof that the arm is instrumented, or why the arm cannot run on this code. */
   proof: string;
+  unavailable?: string;
 }

@@ -1,5 +1,5 @@
-// `npm run bench`: raw pg.Pool vs the manager (monitoring off / on) vs @opentelemetry/instrumentation-pg,
-// interleaved round by round in one run, so only ratios measured side by side are compared.
+// `npm run bench`: raw pg.Pool (without and with the OpenTelemetry SDK registered) vs the manager vs
+// @opentelemetry/instrumentation-pg, interleaved round by round in one run, so only ratios measured side by side are compared.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -10,17 +10,21 @@ import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
 import { parseDatabaseUrl } from '../src/config.js';
 import { exampleMigrationsDir } from '../examples/schema.js';
 import { runMigrations } from '../src/migrations/runner.js';
-import type { ArmName, ArmReady, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
+import type { ArmName, ArmReady, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 import { renderRatioChart } from './chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
 // is only as good as the two slices it compares were close in time.
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
-const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 600);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const SLICE_MS = Number(process.env.BENCH_SLICE_MS ?? 500);
 const WARMUP_MS = 100;
-const WORKLOAD_WARMUP_MS = 1000;
-const ALL_ARMS: ArmName[] = ['raw', 'manager-off', 'manager-on', 'manager-on-sdk', 'instrumentation-pg'];
+const WORKLOAD_WARMUP_MS = 800;
+const POOL_MAX = 10;
+/** The baseline of every target: raw pg.Pool with the same SDK registered. */
+const BASELINE: ArmName = 'raw';
+const NO_SDK: ArmName = 'raw-no-sdk';
+const ALL_ARMS: ArmName[] = ['raw-no-sdk', 'raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg'];
 // select1 is the workload the targets are set on, so it gets twice the rounds (`roundsFactor`).
 const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string; roundsFactor?: number }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10', roundsFactor: 2 },
@@ -29,38 +33,44 @@ const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string; round
   { name: 'saturation', workers: 50, title: 'saturation: 50 workers, pool 10' },
 ];
 
-/** BENCH_ARMS / BENCH_WORKLOADS (comma-separated) narrow a run while working on one path; raw is always kept. */
-function selected<T>(all: T[], variable: string, nameOf: (item: T) => string): T[] {
+/** BENCH_ARMS / BENCH_WORKLOADS (comma-separated) narrow a run while working on one path; both raw arms are always kept. */
+function selected<T>(all: T[], variable: string, nameOf: (item: T) => string, always: string[]): T[] {
   const wanted = process.env[variable]?.split(',').map((name) => name.trim()).filter(Boolean);
   if (!wanted?.length) return all;
   const unknown = wanted.filter((name) => !all.some((item) => nameOf(item) === name));
   if (unknown.length) throw new Error(`${variable}: unknown name(s) ${unknown.join(', ')}; known: ${all.map(nameOf).join(', ')}`);
-  return all.filter((item) => wanted.includes(nameOf(item)) || nameOf(item) === 'raw');
+  return all.filter((item) => wanted.includes(nameOf(item)) || always.includes(nameOf(item)));
 }
 
-const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm);
-const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name);
+const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm, [NO_SDK, BASELINE]);
+const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name, []);
 const roundsOf = (workload: (typeof ALL_WORKLOADS)[number]): number => ROUNDS * (workload.roundsFactor ?? 1);
 const FULL_RUN = ARMS.length === ALL_ARMS.length && WORKLOADS.length === ALL_WORKLOADS.length;
+// BENCH_POOLS=0 skips the 1-vs-8-pools phase.
+const POOLS_PHASE = process.env.BENCH_POOLS !== '0';
 
 interface ArmSummary {
   qps: number;
-  /** Median of the per-round ratios to raw, and their interquartile range. */
+  /** Medians of the per-round ratios to raw with the SDK and to raw without it, and the first's interquartile range. */
   ratio: number;
   ratioIqr: [number, number];
+  ratioNoSdk: number;
   p50Ms: number;
   p99Ms: number;
   cpuUs: number;
+  /** Client CPU per query added over raw with the SDK, in µs and as a percentage of raw's. */
   cpuAddedUs: number;
   cpuAddedIqr: [number, number];
+  cpuAddedPct: number;
   /** The per-round figures behind the medians, in round order. */
-  rounds: { ratio: number[]; cpuAddedUs: number[] };
+  rounds: { ratio: number[]; ratioNoSdk: number[]; cpuAddedUs: number[]; cpuUs: number[] };
   rssMb: number;
   errors: number;
 }
 
 interface Arm {
-  name: ArmName;
+  label: string;
+  spec: ArmSpec;
   child: ChildProcess;
   proof: string;
 }
@@ -77,12 +87,25 @@ function quantile(values: number[], q: number): number {
 const median = (values: number[]): number => quantile(values, 0.5);
 const spread = (values: number[]): [number, number] => [quantile(values, 0.25), quantile(values, 0.75)];
 
-function startArm(name: ArmName, url: string): Promise<Arm> {
-  const child = fork(join(here, 'arm.ts'), [name, url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Resolves with the arm, or with the reason it cannot run on this code (the process is then ended). */
+function startArm(label: string, spec: ArmSpec, url: string): Promise<Arm | string> {
+  const child = fork(join(here, 'arm.ts'), [JSON.stringify(spec), url], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // No OTLP exporters reaching for a collector that is not there: the arms set up their own.
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`arm ${name} exited with ${code} before it was ready`)));
-    child.once('message', (message: ArmReady) => resolve({ name, child, proof: message.proof }));
+    const exited = (code: number | null): void => reject(new Error(`arm ${label} exited with ${code} before it was ready`));
+    child.once('exit', exited);
+    child.once('message', (message: ArmReady) => {
+      child.off('exit', exited);
+      if (message.unavailable) {
+        child.kill();
+        resolve(message.unavailable);
+      } else resolve({ label, spec, child, proof: message.proof });
+    });
   });
 }
 
@@ -121,6 +144,78 @@ async function prepareDatabase(adminUrl: string): Promise<string> {
   return url.toString();
 }
 
+/**
+ * Every workload with all its rounds together (switching an arm between workloads before every slice
+ * made each slice pay for re-optimizing the arm's code); the starting arm rotates every round, so no
+ * arm always runs first or right after the same one.
+ */
+async function interleave(
+  arms: Arm[],
+  workloads: { name: WorkloadName; workers: number }[],
+  rounds: (workload: WorkloadName) => number,
+): Promise<Map<string, SliceResult[]>> {
+  const results = new Map<string, SliceResult[]>();
+  for (const workload of workloads) {
+    for (const arm of arms) await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WORKLOAD_WARMUP_MS });
+    const count = rounds(workload.name);
+    for (let round = 1; round <= count; round++) {
+      for (let i = 0; i < arms.length; i++) {
+        const arm = arms[(i + round - 1) % arms.length]!;
+        await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WARMUP_MS });
+        const result = await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: SLICE_MS });
+        const key = `${workload.name}/${arm.label}`;
+        results.set(key, [...(results.get(key) ?? []), result]);
+      }
+    }
+    process.stdout.write(`${workload.name}: ${count} rounds done\n`);
+  }
+  return results;
+}
+
+function summarize(rows: SliceResult[], baseline: SliceResult[], noSdk: SliceResult[] | undefined): ArmSummary {
+  const ratios = rows.map((r, i) => r.qps / baseline[i]!.qps);
+  const ratiosNoSdk = noSdk ? rows.map((r, i) => r.qps / noSdk[i]!.qps) : [];
+  const cpuAdded = rows.map((r, i) => r.cpuUsPerQuery - baseline[i]!.cpuUsPerQuery);
+  const baselineCpu = median(baseline.map((r) => r.cpuUsPerQuery));
+  return {
+    qps: median(rows.map((r) => r.qps)),
+    ratio: median(ratios),
+    ratioIqr: spread(ratios),
+    ratioNoSdk: noSdk ? median(ratiosNoSdk) : NaN,
+    p50Ms: median(rows.map((r) => r.p50Ms)),
+    p99Ms: median(rows.map((r) => r.p99Ms)),
+    cpuUs: median(rows.map((r) => r.cpuUsPerQuery)),
+    cpuAddedUs: median(cpuAdded),
+    cpuAddedIqr: spread(cpuAdded),
+    cpuAddedPct: (100 * median(cpuAdded)) / baselineCpu,
+    rounds: { ratio: ratios, ratioNoSdk: ratiosNoSdk, cpuAddedUs: cpuAdded, cpuUs: rows.map((r) => r.cpuUsPerQuery) },
+    rssMb: Math.max(...rows.map((r) => r.maxRssMb)),
+    errors: rows.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
+const range = ([low, high]: [number, number], digits: number): string => `(${low.toFixed(digits)} – ${high.toFixed(digits)})`.padStart(15);
+
+function printTable(title: string, labels: string[], summaries: Record<string, ArmSummary>): void {
+  console.log(`\n${title}`);
+  console.log(
+    'arm                  queries/s  ratio  (middle half)  vs no-SDK  p50 ms  p99 ms  CPU µs/q  +CPU µs  (middle half)  +CPU %  RSS MB',
+  );
+  for (const label of labels) {
+    const s = summaries[label];
+    if (!s) continue;
+    console.log(
+      `${label.padEnd(19)} ${s.qps.toFixed(0).padStart(10)} ${s.ratio.toFixed(3).padStart(6)} ${range(s.ratioIqr, 3)} ` +
+        `${(Number.isNaN(s.ratioNoSdk) ? '—' : s.ratioNoSdk.toFixed(3)).padStart(9)} ${s.p50Ms.toFixed(2).padStart(7)} ${s.p99Ms.toFixed(2).padStart(7)} ` +
+        `${s.cpuUs.toFixed(1).padStart(9)} ${s.cpuAddedUs.toFixed(1).padStart(8)} ${range(s.cpuAddedIqr, 1)} ${s.cpuAddedPct.toFixed(1).padStart(7)} ` +
+        `${s.rssMb.toFixed(0).padStart(7)}` +
+        (s.errors ? `   (${s.errors} errors)` : ''),
+    );
+  }
+}
+
+const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
+
 async function main(): Promise<void> {
   const started = performance.now();
   let server: EmbeddedPostgres | undefined;
@@ -129,95 +224,130 @@ async function main(): Promise<void> {
     server = await EmbeddedPostgres.start();
     adminUrl = server.url();
   }
-  const arms: Arm[] = [];
+  let arms: Arm[] = [];
+  const unavailable: Record<string, string> = {};
+  const stop = (): void => {
+    for (const arm of arms) arm.child.kill();
+    arms = [];
+  };
   try {
     const url = await prepareDatabase(adminUrl);
-    for (const name of ARMS) arms.push(await startArm(name, url));
+    // Started together (their warm-up slices overlap, nothing is measured yet), in ARMS order.
+    const starting = await Promise.all(ARMS.map((name) => startArm(name, { arm: name, pools: 1, poolMax: POOL_MAX }, url)));
+    for (const [i, arm] of starting.entries()) {
+      if (typeof arm === 'string') unavailable[ARMS[i]!] = arm;
+      else arms.push(arm);
+    }
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
     console.log(
-      `per workload: a ${WORKLOAD_WARMUP_MS} ms warm-up per arm, then rounds (${WORKLOADS.map((w) => `${w.name} ${roundsOf(w)}`).join(', ')}) ` +
-        `of ${SLICE_MS} ms slices (each after a ${WARMUP_MS} ms warm-up), ` +
-        'arms interleaved in every round, starting arm rotating',
+      'SDK: NodeSDK (AsyncLocalStorage context manager), periodic metric export every 3 s, batched spans; every call inside an active request span',
     );
-    for (const arm of arms) console.log(`  ${arm.name.padEnd(19)} instrumented: ${arm.proof}`);
+    console.log(
+      `per workload: a ${WORKLOAD_WARMUP_MS} ms warm-up per arm, then rounds (${WORKLOADS.map((w) => `${w.name} ${roundsOf(w)}`).join(', ')}) ` +
+        `of ${SLICE_MS} ms slices (each after a ${WARMUP_MS} ms warm-up), arms interleaved in every round, starting arm rotating`,
+    );
+    for (const arm of arms) console.log(`  ${arm.label.padEnd(19)} instrumented: ${arm.proof}`);
+    for (const [name, reason] of Object.entries(unavailable)) console.log(`  ${name.padEnd(19)} not available: ${reason}`);
 
-    const results = new Map<string, SliceResult[]>();
-    // One workload at a time, all its rounds together: switching an arm between workloads before every
-    // slice made each slice pay for re-optimizing the arm's code, more for the arms with more code.
-    for (const workload of WORKLOADS) {
-      // One warm-up slice per arm for the new workload, then short measured slices.
-      for (const arm of arms) await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WORKLOAD_WARMUP_MS });
-      const rounds = roundsOf(workload);
-      for (let round = 1; round <= rounds; round++) {
-        // The starting arm rotates every round, so no arm always runs first or right after the same one.
-        for (let i = 0; i < arms.length; i++) {
-          const arm = arms[(i + round - 1) % arms.length]!;
-          await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WARMUP_MS });
-          const result = await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: SLICE_MS });
-          const key = `${workload.name}/${arm.name}`;
-          results.set(key, [...(results.get(key) ?? []), result]);
-        }
-      }
-      process.stdout.write(`${workload.name}: ${rounds} rounds done\n`);
-    }
-
+    const byName = new Map(WORKLOADS.map((w) => [w.name, w]));
+    const results = await interleave(arms, WORKLOADS, (name) => roundsOf(byName.get(name)!));
+    const labels = arms.map((arm) => arm.label);
     const summary: Record<string, Record<string, ArmSummary>> = {};
     for (const workload of WORKLOADS) {
-      const raw = results.get(`${workload.name}/raw`)!;
-      summary[workload.name] = {};
-      console.log(`\n${workload.title}`);
-      console.log('arm                  queries/s   ratio  (middle half)   p50 ms   p99 ms   CPU µs/q   +CPU µs  (middle half)   RSS MB');
-      for (const arm of ARMS) {
-        const rows = results.get(`${workload.name}/${arm}`)!;
-        const ratios = rows.map((r, i) => r.qps / raw[i]!.qps);
-        const cpuAdded = rows.map((r, i) => r.cpuUsPerQuery - raw[i]!.cpuUsPerQuery);
-        const entry = {
-          qps: median(rows.map((r) => r.qps)),
-          ratio: median(ratios),
-          ratioIqr: spread(ratios),
-          p50Ms: median(rows.map((r) => r.p50Ms)),
-          p99Ms: median(rows.map((r) => r.p99Ms)),
-          cpuUs: median(rows.map((r) => r.cpuUsPerQuery)),
-          cpuAddedUs: median(cpuAdded),
-          cpuAddedIqr: spread(cpuAdded),
-          rounds: { ratio: ratios, cpuAddedUs: cpuAdded },
-          rssMb: Math.max(...rows.map((r) => r.maxRssMb)),
-          errors: rows.reduce((n, r) => n + r.errors, 0),
-        };
-        summary[workload.name]![arm] = entry;
-        const range = ([low, high]: [number, number], digits: number): string => `(${low.toFixed(digits)} – ${high.toFixed(digits)})`.padStart(15);
-        console.log(
-          `${arm.padEnd(19)} ${entry.qps.toFixed(0).padStart(10)} ${entry.ratio.toFixed(3).padStart(7)} ${range(entry.ratioIqr, 3)} ` +
-            `${entry.p50Ms.toFixed(2).padStart(8)} ${entry.p99Ms.toFixed(2).padStart(8)} ${entry.cpuUs.toFixed(1).padStart(10)} ` +
-            `${entry.cpuAddedUs.toFixed(1).padStart(9)} ${range(entry.cpuAddedIqr, 1)} ${entry.rssMb.toFixed(0).padStart(8)}` +
-            (entry.errors ? `   (${entry.errors} errors)` : ''),
-        );
-      }
+      const baseline = results.get(`${workload.name}/${BASELINE}`)!;
+      const noSdk = results.get(`${workload.name}/${NO_SDK}`)!;
+      summary[workload.name] = Object.fromEntries(labels.map((label) => [label, summarize(results.get(`${workload.name}/${label}`)!, baseline, noSdk)]));
+      printTable(workload.title, labels, summary[workload.name]!);
     }
-    console.log('\nsummary (median of per-round ratios to raw pg.Pool; +CPU = client CPU added per query):');
+    console.log('\nsummary (median of per-round ratios to raw pg.Pool with the SDK registered; +CPU = client CPU added per query):');
     for (const workload of WORKLOADS) {
       const s = summary[workload.name]!;
-      const parts = ARMS.filter((arm) => arm !== 'raw').map((arm) => `${arm} ${s[arm]!.ratio.toFixed(3)}x (+${s[arm]!.cpuAddedUs.toFixed(1)} µs)`);
-      const on = s['manager-on'];
-      const otel = s['instrumentation-pg'];
-      const verdict = on && otel ? `; manager-on ${on.ratio > otel.ratio ? 'ahead of' : 'BEHIND'} instrumentation-pg` : '';
-      console.log(`  ${workload.name.padEnd(10)} ${parts.join(', ')}${verdict}`);
+      const parts = labels
+        .filter((label) => label !== BASELINE)
+        .map((label) => `${label} ${s[label]!.ratio.toFixed(3)}x (${s[label]!.cpuAddedUs >= 0 ? '+' : ''}${s[label]!.cpuAddedUs.toFixed(1)} µs)`);
+      console.log(`  ${workload.name.padEnd(10)} ${parts.join(', ')}`);
     }
+    stop();
+
+    // Cost per query with 1 and with 8 pools (managers) in one process, each with its own series. Both
+    // shapes hold 16 connections for 16 workers, each worker bound to one pool, so neither queues.
+    let pools: Record<string, ArmSummary> | undefined;
+    if (POOLS_PHASE) {
+      const shapes: [string, ArmSpec][] = [
+        ['raw ×1', { arm: 'raw', pools: 1, poolMax: 16 }],
+        ['raw ×8', { arm: 'raw', pools: 8, poolMax: 2 }],
+        ['manager-on ×1', { arm: 'manager-on', pools: 1, poolMax: 16 }],
+        ['manager-on ×8', { arm: 'manager-on', pools: 8, poolMax: 2 }],
+      ];
+      arms = (await Promise.all(shapes.map(([label, spec]) => startArm(label, spec, url)))) as Arm[];
+      const poolResults = await interleave(arms, [{ name: 'select1', workers: 16 }], () => ROUNDS);
+      const of = (label: string): SliceResult[] => poolResults.get(`select1/${label}`)!;
+      pools = {
+        'raw ×1': summarize(of('raw ×1'), of('raw ×1'), undefined),
+        'raw ×8': summarize(of('raw ×8'), of('raw ×8'), undefined),
+        'manager-on ×1': summarize(of('manager-on ×1'), of('raw ×1'), undefined),
+        'manager-on ×8': summarize(of('manager-on ×8'), of('raw ×8'), undefined),
+      };
+      printTable('1 vs 8 pools (managers) in one process, select1, 16 workers on 16 connections; ratios to raw with as many pools', Object.keys(pools), pools);
+      const perQuery = (label: string): number[] => of(label).map((r) => r.cpuUsPerQuery);
+      const costRatio = median(perQuery('manager-on ×8').map((cpu, i) => cpu / perQuery('manager-on ×1')[i]!));
+      const rawRatio = median(perQuery('raw ×8').map((cpu, i) => cpu / perQuery('raw ×1')[i]!));
+      console.log(
+        `  client CPU per query, 8 pools / 1 pool: manager-on ${costRatio.toFixed(3)}, raw ${rawRatio.toFixed(3)}; ` +
+          `package's own +CPU ${pools['manager-on ×1']!.cpuAddedUs.toFixed(1)} µs (1 pool) vs ${pools['manager-on ×8']!.cpuAddedUs.toFixed(1)} µs (8 pools)`,
+      );
+      stop();
+    }
+
+    const s = summary.select1;
+    if (s) {
+      const at = (workload: string, label: string): ArmSummary | undefined => summary[workload]?.[label];
+      const lines: string[] = [];
+      const check = (text: string, figure: ArmSummary | undefined, met: (a: ArmSummary) => boolean, shown: (a: ArmSummary) => string): void => {
+        lines.push(`  ${text.padEnd(58)} ${figure ? `${shown(figure).padEnd(24)} ${verdict(met(figure))}` : 'not measured'}`);
+      };
+      const ratio = (a: ArmSummary): string => `${a.ratio.toFixed(3)}x`;
+      check('producer path select1 >= 0.98x', at('select1', 'manager-on'), (a) => a.ratio >= 0.98, ratio);
+      check('producer path select1 <= +5 % client CPU per query', at('select1', 'manager-on'), (a) => a.cpuAddedPct <= 5, (a) => `${a.cpuAddedPct >= 0 ? '+' : ''}${a.cpuAddedPct.toFixed(1)} %`);
+      check('producer path distinct >= 0.95x', at('distinct', 'manager-on'), (a) => a.ratio >= 0.95, ratio);
+      check('create() alone select1 >= 0.93x', at('select1', 'create-only'), (a) => a.ratio >= 0.93, ratio);
+      check('db.pool.query() with the producer select1 >= 0.97x', at('select1', 'db-pool'), (a) => a.ratio >= 0.97, ratio);
+      for (const workload of WORKLOADS) {
+        const otel = at(workload.name, 'instrumentation-pg');
+        for (const label of ['manager-on', 'create-only', 'db-pool']) {
+          check(`${label} ahead of instrumentation-pg on ${workload.name}`, at(workload.name, label), (a) => !otel || a.ratio > otel.ratio, (a) => `${ratio(a)} vs ${otel ? ratio(otel) : '—'}`);
+        }
+      }
+      if (pools) {
+        const one = pools['manager-on ×1']!;
+        const eight = pools['manager-on ×8']!;
+        check('8 pools: CPU per query within 5 % of 1 pool', eight, (a) => a.cpuUs <= one.cpuUs * 1.05, (a) => `${a.cpuUs.toFixed(1)} vs ${one.cpuUs.toFixed(1)} µs`);
+      }
+      console.log('\ntargets (against raw pg.Pool with the same SDK, this run):');
+      console.log(lines.join('\n'));
+    }
+
     const outDir = join(here, 'results');
     mkdirSync(outDir, { recursive: true });
+    const record = { rounds: ROUNDS, sliceMs: SLICE_MS, unavailable, summary, pools };
     if (!FULL_RUN) {
-      writeFileSync(join(outDir, 'partial.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
+      writeFileSync(join(outDir, 'partial.json'), JSON.stringify(record, null, 2));
       console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): wrote bench/results/partial.json; latest.json and ratios.svg left unchanged');
       return;
     }
-    writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ rounds: ROUNDS, sliceMs: SLICE_MS, summary }, null, 2));
-    writeFileSync(join(here, 'ratios.svg'), renderRatioChart(WORKLOADS.map((w) => w.name), ARMS, summary));
+    writeFileSync(join(outDir, 'latest.json'), JSON.stringify(record, null, 2));
+    writeFileSync(join(here, 'ratios.svg'), renderRatioChart(WORKLOADS.map((w) => w.name), labels, summary));
     console.log('');
-    // The hot-path micro-benchmark needs no database and its own process (--expose-gc for the heap figure).
-    execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'hot-path.ts')], { stdio: 'inherit' });
+    // The hot-path micro-benchmark and the memory figures need no database and their own process (--expose-gc).
+    const hotPath = (...args: string[]): void => {
+      execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, 'hot-path.ts'), ...args], { stdio: 'inherit' });
+    };
+    hotPath();
+    console.log('memory: the monitor and the OpenTelemetry tracker (producer path), heap with them minus without, after a full GC:');
+    for (const scenario of ['literals', 'shapes', 'long']) hotPath(`--memory=${scenario}`);
     console.log(`\nwrote bench/ratios.svg and bench/results/latest.json in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
-    for (const arm of arms) arm.child.kill();
+    stop();
     await server?.destroy();
   }
 }

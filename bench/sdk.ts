@@ -1,25 +1,30 @@
-// A real OpenTelemetry SDK for the instrumented arms: periodic metric export and batched spans into counting exporters.
+// The OpenTelemetry SDK registered as a Node service registers it: NodeSDK (AsyncLocalStorage context manager,
+// global providers), periodic metric export and batched spans, both into counting exporters.
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   AggregationTemporality,
-  MeterProvider,
   PeriodicExportingMetricReader,
   type MetricProducer,
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 export interface CountingSdk {
-  meterProvider: MeterProvider;
-  tracerProvider: BasicTracerProvider;
   /** Forces a metric export and returns the data points exported so far. */
   collectPoints(): Promise<number>;
   flushSpans(): Promise<void>;
   spansExported(): number;
 }
 
-export function createCountingSdk(metricProducers: MetricProducer[] = []): CountingSdk {
+export interface SdkOptions {
+  metricProducers?: MetricProducer[];
+  instrumentations?: Instrumentation[];
+}
+
+export function startCountingSdk({ metricProducers = [], instrumentations = [] }: SdkOptions = {}): CountingSdk {
   let points = 0;
   let spans = 0;
   const metricExporter: PushMetricExporter = {
@@ -39,16 +44,22 @@ export function createCountingSdk(metricProducers: MetricProducer[] = []): Count
     shutdown: async () => undefined,
   };
   const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3000, metricProducers });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(spanExporter)] });
+  const spanProcessor = new BatchSpanProcessor(spanExporter);
+  const sdk = new NodeSDK({
+    metricReaders: [reader],
+    spanProcessors: [spanProcessor],
+    instrumentations,
+    // No resource detection (it reads the host at start-up, nothing per query) and no log exporter to reach.
+    resourceDetectors: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
   return {
-    meterProvider,
-    tracerProvider,
     collectPoints: async () => {
       await reader.forceFlush();
       return points;
     },
-    flushSpans: () => tracerProvider.forceFlush(),
+    flushSpans: () => spanProcessor.forceFlush(),
     spansExported: () => spans,
   };
 }

@@ -1,18 +1,17 @@
-// Bootstrap of a service with OpenTelemetry (JS SDK 2.x, Node 20): register the SDK first, then create the manager.
+// Bootstrap of a service with OpenTelemetry (NodeSDK of JS SDK 2.x, Node 20): start the SDK first, then create the manager.
 //
 //   DATABASE_URL=postgresql://app:secret@localhost:5432/app npx tsx examples/otel-bootstrap.ts
 //   curl localhost:9464/metrics                    # Prometheus scrape (METRICS_ON_APP_PORT=true: localhost:3000/metrics)
 //   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 …   # also send spans to the collector (otel-collector.yaml)
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { PgMetricProducer, PostgresManager } from '../src/index.js';
+import { pgMetricProducers, PostgresManager } from '../src/index.js';
 import { exampleMigrationsDir } from './schema.js';
 import { createService, type RequestHandler } from './service.js';
 
@@ -28,12 +27,10 @@ export interface ObservabilityOptions {
 }
 
 export interface Observability {
-  meterProvider: MeterProvider;
-  tracerProvider: NodeTracerProvider;
-  /** The package's histograms, aggregated in-process; pass it to create({ telemetry: { metricProducer } }). */
-  metricProducer: PgMetricProducer;
   /** The Prometheus handler to mount on the app's server, when `mountMetricsOnApp`. */
   metricsHandler: RequestHandler | undefined;
+  /** Sends the spans ended so far. */
+  flushSpans(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -49,9 +46,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Observabil
 }
 
 /**
- * Registers the global meter and tracer providers. Call it before PostgresManager.create(): the
- * manager's tracker takes the global providers at creation, and the global meter provider is a
- * no-op (forever, for that tracker) until one is registered.
+ * Starts the NodeSDK: global meter and tracer providers, the W3C propagator, and the AsyncLocalStorage
+ * context manager that lets a query's span find the request span it ran under. Call it before
+ * PostgresManager.create(): the manager's tracker takes the global providers at creation, and the
+ * global meter provider is a no-op (forever, for that tracker) until one is registered.
  */
 export function registerOpenTelemetry(options: ObservabilityOptions): Observability {
   const resource = resourceFromAttributes({
@@ -60,43 +58,41 @@ export function registerOpenTelemetry(options: ObservabilityOptions): Observabil
     [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
   });
 
-  // The fast path for the package's histograms: the reader collects them from this producer.
-  const metricProducer = new PgMetricProducer();
-  const metricProducers = [metricProducer];
+  // pgMetricProducers(): the package's histograms aggregated in-process, collected by the reader;
+  // PostgresManager.create() finds them there without being told.
   const prometheus = options.mountMetricsOnApp
-    ? new PrometheusExporter({ preventServerStart: true, metricProducers })
-    : new PrometheusExporter({ host: options.metricsHost, port: options.metricsPort, metricProducers });
-  const meterProvider = new MeterProvider({ resource, readers: [prometheus] });
-  metrics.setGlobalMeterProvider(meterProvider);
+    ? new PrometheusExporter({ preventServerStart: true, metricProducers: pgMetricProducers() })
+    : new PrometheusExporter({ host: options.metricsHost, port: options.metricsPort, metricProducers: pgMetricProducers() });
 
   const spanProcessors: SpanProcessor[] = [];
   if (options.otlpEndpoint) {
     // The exporter appends /v1/traces to the endpoint, as OTEL_EXPORTER_OTLP_ENDPOINT specifies.
     spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` })));
   }
-  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
-  // Global tracer provider, W3C trace-context propagator, and the AsyncLocalStorage context manager
-  // that lets a query's span find the request span it ran under.
-  tracerProvider.register();
+  const sdk = new NodeSDK({
+    resource,
+    metricReaders: [prometheus],
+    // Given explicitly (even empty), so that NodeSDK does not build exporters from OTEL_*_EXPORTER defaults.
+    spanProcessors,
+    logRecordProcessors: [],
+  });
+  sdk.start();
 
   return {
-    meterProvider,
-    tracerProvider,
-    metricProducer,
     metricsHandler: options.mountMetricsOnApp ? (req, res) => prometheus.getMetricsRequestHandler(req, res) : undefined,
-    async shutdown() {
-      await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()]);
+    flushSpans: async () => {
+      await Promise.all(spanProcessors.map((processor) => processor.forceFlush()));
     },
+    shutdown: () => sdk.shutdown(),
   };
 }
 
 async function main(): Promise<void> {
   const observability = registerOpenTelemetry(optionsFromEnv());
-  // Monitoring is on by default: create() attaches the OpenTelemetry tracker to the global providers.
-  // `create({ telemetry: { meterProvider, tracerProvider } })` would use these without the globals.
-  // Without the metricProducer the histograms go through SDK instruments instead (about 1 µs more per query).
+  // Monitoring is on by default: create() attaches the OpenTelemetry tracker to the global providers,
+  // and records its histograms into the producer the Prometheus reader collects.
   // The service's own schema: create() applies only a folder the app names.
-  const db = await PostgresManager.create({ migrationsDir: exampleMigrationsDir, telemetry: { metricProducer: observability.metricProducer } });
+  const db = await PostgresManager.create({ migrationsDir: exampleMigrationsDir });
   const server = createService({ db, metrics: observability.metricsHandler });
   const port = Number(process.env.PORT ?? 3000);
   server.listen(port, () => console.log(`listening on :${port}`));

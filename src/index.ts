@@ -58,6 +58,7 @@ export {
 } from './telemetry/otel.js';
 export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
 export { PgMetricProducer } from './telemetry/metric-producer.js';
+export { pgMetricProducers } from './telemetry/producer-attach.js';
 export { ConnectionMonitor, HISTORY_SIZE } from './telemetry/monitor.js';
 export type {
   MonitorSettings,

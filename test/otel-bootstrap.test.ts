@@ -70,7 +70,7 @@ describe('examples/otel-bootstrap.ts', () => {
 
   it('sends slow-query spans over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT', async () => {
     await manager.query('SELECT pg_sleep(0.08)');
-    await observability.tracerProvider.forceFlush();
+    await observability.flushSpans();
     expect(received).toContainEqual({ method: 'POST', url: '/v1/traces', bytes: expect.any(Number) });
     expect(received.find((r) => r.url === '/v1/traces')!.bytes).toBeGreaterThan(50);
   });

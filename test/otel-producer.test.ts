@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, MeterProvider, MetricReader, type MetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createOtelTracker, PgMetricProducer, type TrackedPool } from '../src/index.js';
+import { createOtelTracker, PgMetricProducer, pgMetricProducers, type TrackedPool } from '../src/index.js';
 import { MAX_SERIES_PER_HISTOGRAM } from '../src/telemetry/metric-producer.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { createManager } from './support/manager.js';
@@ -66,7 +66,7 @@ describe('PgMetricProducer', () => {
     const producer = new PgMetricProducer();
     const viaProducer = createTelemetry([], [asSdkProducer(producer)]);
     telemetries.push(viaSdk, viaProducer);
-    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: viaSdk.meterProvider }));
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: viaSdk.meterProvider, metricProducer: false }));
     drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: viaProducer.meterProvider, metricProducer: producer }));
     const [sdk, produced] = await Promise.all([viaSdk.collect(), viaProducer.collect()]);
     const comparable = (points: ReturnType<typeof pointsOf>) =>
@@ -81,6 +81,74 @@ describe('PgMetricProducer', () => {
     }
     const unit = produced.find((m) => m.descriptor.name === 'db.client.operation.duration')?.descriptor.unit;
     expect(unit).toBe('s');
+  });
+});
+
+class ManualReader extends MetricReader {
+  constructor(options: ConstructorParameters<typeof MetricReader>[0] = {}) {
+    super(options);
+  }
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function histogramsOf(reader: MetricReader): Promise<MetricData[]> {
+  const { resourceMetrics } = await reader.collect();
+  return resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).filter((m) => HISTOGRAM_NAMES.includes(m.descriptor.name));
+}
+
+describe('the producer without being handed one', () => {
+  const providers: MeterProvider[] = [];
+  afterEach(async () => {
+    await Promise.all(providers.splice(0).map((p) => p.shutdown()));
+  });
+  const provider = (options: ConstructorParameters<typeof MeterProvider>[0]): MeterProvider => {
+    const created = new MeterProvider(options);
+    providers.push(created);
+    return created;
+  };
+
+  it('records into a producer added to cumulative readers, with the same points the SDK instruments give', async () => {
+    const viaSdk = new ManualReader();
+    const viaDefault = new ManualReader();
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: provider({ readers: [viaSdk] }), metricProducer: false }));
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: provider({ readers: [viaDefault] }) }));
+    const comparable = (metrics: MetricData[]) =>
+      metrics
+        .flatMap((m) => m.dataPoints.map((p) => ({ name: m.descriptor.name, temporality: m.aggregationTemporality, attributes: p.attributes, value: p.value })))
+        .sort((a, b) => JSON.stringify([a.name, a.attributes]).localeCompare(JSON.stringify([b.name, b.attributes])));
+    const expected = comparable(await histogramsOf(viaSdk));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(comparable(await histogramsOf(viaDefault))).toEqual(expected);
+    expect((viaDefault as unknown as { _metricProducers: unknown[] })._metricProducers.some((p) => p instanceof PgMetricProducer)).toBe(true);
+  });
+
+  it('keeps the SDK instruments when a view or a delta reader could change what is exported', async () => {
+    const viewed = new ManualReader();
+    const meterProvider = provider({ readers: [viewed], views: [{ instrumentName: 'db.client.operation.duration', name: 'renamed.duration' }] });
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider }));
+    const { resourceMetrics } = await viewed.collect();
+    expect(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).some((m) => m.descriptor.name === 'renamed.duration')).toBe(true);
+
+    const delta = new ManualReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: provider({ readers: [new ManualReader(), delta] }) }));
+    const histograms = await histogramsOf(delta);
+    expect(histograms.length).toBeGreaterThan(0);
+    expect(histograms.every((m) => m.aggregationTemporality === AggregationTemporality.DELTA)).toBe(true);
+  });
+
+  it("records into pgMetricProducers()' producer when the app's reader holds it", async () => {
+    const [producer] = pgMetricProducers();
+    expect(pgMetricProducers()[0]).toBe(producer);
+    const reader = new ManualReader({ metricProducers: pgMetricProducers() });
+    drive(createOtelTracker({ slowQueryThresholdMs: 1000, meterProvider: provider({ readers: [reader] }) }));
+    const [scope] = (await producer!.collect()).resourceMetrics.scopeMetrics;
+    expect(scope!.metrics.map((m) => m.descriptor.name).sort()).toEqual([...HISTOGRAM_NAMES].sort());
+    expect((reader as unknown as { _metricProducers: unknown[] })._metricProducers).toEqual([producer]);
   });
 });
 

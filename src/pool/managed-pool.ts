@@ -222,9 +222,15 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     }
     const waiter: Waiter = { request, liveSlot: -1 };
     this.waiters.add(waiter);
-    // pg-pool reads the timeout synchronously inside connect(); the pool's own value is put back at
-    // once, so the connects it starts later for others, and the app's view of its options, keep it.
-    this.options.connectionTimeoutMillis = timeoutMs;
+    // pg-pool arms a timer for every checkout that has a timeout, even one it will serve from an idle
+    // client on the next tick: under AsyncLocalStorage that timer (an async resource) and its
+    // clearTimeout were the costliest part of an acquisition. With more idle clients than callers queued
+    // ahead, that tick serves this caller for certain (only end() could intervene, and close() answers
+    // waiters itself), so the checkout goes without a timer. pg-pool reads the option synchronously
+    // inside connect(); the pool's own value is put back at once, so the connects it starts later for
+    // others, and the app's view of its options, keep it.
+    const servedFromIdle = this.pool.idleCount > this.pool.waitingCount;
+    this.options.connectionTimeoutMillis = servedFromIdle ? 0 : timeoutMs;
     try {
       this.poolConnect.call(this.pool, (error, client, done) => {
         // Not waiting any more means close() already rejected the caller: the connection goes straight back.

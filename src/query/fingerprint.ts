@@ -753,7 +753,8 @@ function computeShape(sql: string): QueryShape {
   scannedTokens.src = parserTokens.src = '';
   return {
     fingerprint,
-    normalized,
+    // A statement with nothing to replace (parameterized, as ORMs send them) keeps one copy of its text, not two.
+    normalized: normalized === sql ? sql : normalized,
     operation,
     collection,
     summary: operation ? (collection ? `${operation} ${collection}` : operation) : '',
@@ -763,6 +764,11 @@ function computeShape(sql: string): QueryShape {
 /** Literals -> placeholders, comments and extra whitespace dropped, value lists collapsed, bounded length. */
 export function normalizeSql(sql: string): string {
   return computeShape(sql).normalized;
+}
+
+/** What an entry's texts weigh against the budget: the raw text, and the normalized one when it is a copy of its own. */
+function charsOf(sql: string, shape: QueryShape): number {
+  return shape.normalized === sql ? sql.length : sql.length + shape.normalized.length;
 }
 
 interface CacheEntry {
@@ -811,10 +817,14 @@ export class ShapeCache {
   private lastCall: object | undefined;
   private lastShape: QueryShape | undefined;
 
-  /** `maxChars` bounds the characters of the cached texts, so a few thousand long statements cannot pin megabytes. */
+  /**
+   * `maxChars` bounds the characters of the cached texts and their normalized forms, so a few thousand
+   * long statements cannot pin megabytes (5,000 entries: 800,000 characters, under 1 MB of text, room for
+   * about 400 statements of 2 KiB, or thousands of typical ones).
+   */
   constructor(
     private readonly maxEntries: number,
-    private readonly maxChars = maxEntries * 512,
+    private readonly maxChars = maxEntries * 160,
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('ShapeCache needs at least one entry');
     let slots = 16;
@@ -861,11 +871,12 @@ export class ShapeCache {
       return hit.shape;
     }
     const shape = computeShape(sql);
-    if (sql.length > MAX_CACHED_LENGTH || sql.length > this.maxChars || !this.seenBefore(sql)) return shape;
-    while (this.entries.size >= this.maxEntries || this.chars + sql.length > this.maxChars) this.evictOne();
+    const chars = charsOf(sql, shape);
+    if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(sql)) return shape;
+    while (this.entries.size >= this.maxEntries || this.chars + chars > this.maxChars) this.evictOne();
     const entry: CacheEntry = { sql, shape, used: false };
     this.entries.set(sql, entry);
-    this.chars += sql.length;
+    this.chars += chars;
     const slot = this.freeSlots.pop();
     if (slot === undefined) this.ring.push(entry);
     else this.ring[slot] = entry;
@@ -896,7 +907,7 @@ export class ShapeCache {
       this.ring[at] = undefined;
       this.freeSlots.push(at);
       this.entries.delete(entry.sql);
-      this.chars -= entry.sql.length;
+      this.chars -= charsOf(entry.sql, entry.shape);
       this.evicted++;
       return;
     }

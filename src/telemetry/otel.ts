@@ -51,6 +51,7 @@ import {
 import { ConfigError } from '../errors.js';
 import { sharedShapes, type QueryShape } from '../query/fingerprint.js';
 import type { HistogramRecorder, HistogramSpec, PgMetricProducer } from './metric-producer.js';
+import { producerFor } from './producer-attach.js';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
 import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from './tracker.js';
 import { wallClockMs } from './wall-clock.js';
@@ -134,11 +135,13 @@ export interface TelemetryOptions {
   /** Query spans only when the call began inside an active span, as in instrumentation-pg (default false). */
   requireParentSpan?: boolean;
   /**
-   * The fast path for histograms: a PgMetricProducer that your metric reader also includes
-   * (`metricProducers: [producer]`). Without it the histograms are SDK instruments, which cost
-   * about 1 µs more per query.
+   * Where the histograms are aggregated. By default the producer of `pgMetricProducers()` when your
+   * reader holds it, else one added to the meter provider's readers when they would export it
+   * unchanged (an sdk-metrics 2.x provider, cumulative, default aggregation, no views), else SDK
+   * instruments. A PgMetricProducer that your reader also includes is used as given; `false`
+   * always records through SDK instruments (so views apply), at several µs more per query.
    */
-  metricProducer?: PgMetricProducer;
+  metricProducer?: PgMetricProducer | false;
 }
 
 export interface OtelTrackerOptions extends TelemetryOptions {
@@ -294,7 +297,8 @@ class OtelTracker implements PoolTracker {
     this.requireParentSpan = options.requireParentSpan === true;
     this.slowQueryThresholdSeconds = options.slowQueryThresholdMs / 1000;
     const { name, version } = INSTRUMENTATION_SCOPE;
-    this.meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(name, version);
+    const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
+    this.meter = meterProvider.getMeter(name, version);
     this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(name, version);
     const meter = this.meter;
 
@@ -322,7 +326,8 @@ class OtelTracker implements PoolTracker {
       unit: '{timeout}',
       description: 'The number of connection timeouts that have occurred trying to obtain a connection from the pool.',
     });
-    this.recorder = options.metricProducer ? this.producerRecorder(options.metricProducer) : this.instrumentRecorder(meter);
+    const producer = options.metricProducer === false ? undefined : (options.metricProducer ?? producerFor(meterProvider));
+    this.recorder = producer ? this.producerRecorder(producer) : this.instrumentRecorder(meter);
     this.leaks = meter.createCounter(METRIC_PG_MANAGER_CONNECTION_LEAKS, {
       unit: '{lease}',
       description: 'Leases held past the leak-detection threshold (otel-pg-manager extension).',

@@ -5,6 +5,7 @@ import { wallClockMs } from './wall-clock.js';
 
 /** Durations kept per fingerprint for its p95: the latest executions, so the figure follows change. */
 const RECENT_DURATIONS = 64;
+const FIRST_DURATIONS = 4;
 
 export interface QueryStatsReport {
   fingerprint: string;
@@ -43,7 +44,9 @@ export class QueryStats {
   /** Second-chance bit of the table's eviction clock. */
   used = false;
   private errorsByCode: Map<string, number> | undefined;
-  private readonly recent = new Float64Array(RECENT_DURATIONS);
+  // Grown as executions come: most fingerprints of an app that inlines literals or builds SQL run a
+  // few times, and a full window for each of 1,000 of them was half a megabyte.
+  private recent = new Float64Array(FIRST_DURATIONS);
   private next = 0;
 
   constructor(readonly shape: QueryShape) {}
@@ -54,8 +57,14 @@ export class QueryStats {
     if (ms > this.maxMs) this.maxMs = ms;
     if (rowCount !== null) this.rows += rowCount;
     this.lastAt = at;
-    this.recent[this.next] = ms;
-    this.next = this.next + 1 === RECENT_DURATIONS ? 0 : this.next + 1;
+    if (this.next === this.recent.length) {
+      if (this.recent.length < RECENT_DURATIONS) {
+        const grown = new Float64Array(Math.min(RECENT_DURATIONS, this.recent.length * 4));
+        grown.set(this.recent);
+        this.recent = grown;
+      } else this.next = 0;
+    }
+    this.recent[this.next++] = ms;
   }
 
   recordError(code: string): void {
