@@ -35,3 +35,5 @@ ln -s "$repo/node_modules/.bin" "$dir/node_modules/.bin"
 # The sources, tests and configs as checked out (no node_modules, dist or .git).
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard | grep -zv '^node_modules/' |
   xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$dir"
+# The Prisma client the tests use is generated (and git-ignored): the copy gets the repo's.
+if [ -d "$repo/test/orm/prisma/generated" ]; then cp -r "$repo/test/orm/prisma/generated" "$dir/test/orm/prisma/"; fi
