@@ -278,7 +278,7 @@ export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTarg
   // With an app's own pool, DATABASE_URL in the environment is not this manager's to read.
   const primaryRaw = adopted.primary ? undefined : pick(options.databaseUrl, 'databaseUrl', env, 'DATABASE_URL');
   const primary = adopted.primary ?? parseDatabaseUrl(primaryRaw?.value, primaryRaw?.field ?? 'DATABASE_URL');
-  const replicaRaw = adopted.replica || adopted.primary ? pick(options.readReplicaUrl, 'readReplicaUrl', {}, undefined) : pick(options.readReplicaUrl, 'readReplicaUrl', env, 'READ_REPLICA_URL');
+  const replicaRaw = pick(options.readReplicaUrl, 'readReplicaUrl', env, adopted.primary || adopted.replica ? undefined : 'READ_REPLICA_URL');
   const replica = adopted.replica ?? (replicaRaw ? parseDatabaseUrl(replicaRaw.value, replicaRaw.field) : undefined);
 
   const minRaw = pick(options.minConnections, 'minConnections', env, 'DB_MIN_CONNECTIONS');

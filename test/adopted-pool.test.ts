@@ -10,13 +10,11 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionTimeoutError, PostgresManager, type CreateOptions } from '../src/index.js';
-import { countConnections, createTestDatabase, eventually, uniqueName, type TestDatabase } from './support/db.js';
+import { countConnections, createTestDatabase, eventually, processIdOf, uniqueName, type TestDatabase } from './support/db.js';
 import { capturingLogger } from './support/manager.js';
 import { createTelemetry, histogramCount } from './support/otel.js';
 
 
-/** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
-const processIdOf = (client: pg.PoolClient): number => (client as unknown as { processID: number }).processID;
 let database: TestDatabase;
 
 beforeAll(async () => {

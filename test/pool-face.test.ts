@@ -3,12 +3,10 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, ManagerClosedError, type PostgresManager } from '../src/index.js';
-import { countConnections, createTestDatabase, eventually, type TestDatabase } from './support/db.js';
+import { countConnections, createTestDatabase, eventually, processIdOf, type TestDatabase } from './support/db.js';
 import { createManager, type CapturingLogger } from './support/manager.js';
 import { firstFrame, here } from './support/stack.js';
 
-/** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
-const processIdOf = (client: pg.PoolClient): number => (client as unknown as { processID: number }).processID;
 let database: TestDatabase;
 
 beforeAll(async () => {

@@ -31,7 +31,7 @@ export interface AcquireRequest {
 }
 
 /** How a lease is lent to a caller outside the manager. */
-export interface LendOptions {
+interface LendOptions {
   /** The borrower's stack, for leak reports. */
   borrower: { stack?: string } | undefined;
   /** Statements run on the client are reported to the trackers (query() reports its own). */
@@ -83,6 +83,7 @@ type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefi
  * listens while the client is idle: this listener stays for the client's whole life.
  */
 function instrumentClient(client: pg.Client & BrokenMarked): void {
+  if (isStatementReporting(client)) return;
   client.on('error', () => {
     client[BROKEN] = true;
   });
@@ -136,6 +137,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     const internals = pool as PoolInternals;
     const ownClient = internals.Client;
     internals.Client = timedClass(ownClient);
+    // Connections an adopted pool opened before it was adopted; one still connecting is skipped again at its 'connect'.
+    for (const client of internals._clients) instrumentClient(client);
     const onConnect = (client: pg.PoolClient): void => this.onConnect(client as unknown as TimedClient & BrokenMarked);
     // pg-pool has already removed the idle client that failed; this only keeps the process alive.
     const onError = (error: Error): void => {
@@ -244,8 +247,6 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
           request.acquired(this.acquireError(error ?? new Error('pg-pool returned no client'), start, timeoutMs, waitSeconds), undefined);
           return;
         }
-        // A connection an adopted pool opened before it was adopted is instrumented on its first lease.
-        if (!isStatementReporting(client)) instrumentClient(client);
         const lease = new Lease(this, client, done, now, lent?.borrower, lent?.reportsStatements === true);
         this.active.add(lease);
         this.trackers.acquired(this, waitSeconds);

@@ -104,6 +104,6 @@ export function isListening(client: pg.PoolClient): boolean {
 }
 
 /** True once installStatementReporting() has run on the client. */
-export function isStatementReporting(client: pg.PoolClient): boolean {
+export function isStatementReporting(client: pg.Client): boolean {
   return SINK in client;
 }

@@ -8,8 +8,8 @@ const INSTRUMENT_TYPE_HISTOGRAM = 'HISTOGRAM';
 const AGGREGATION_TEMPORALITY_CUMULATIVE = 1;
 const AGGREGATION_TYPE_DEFAULT = 0;
 
+/** Set once an app asked for it with pgMetricProducers(). */
 let processProducer: PgMetricProducer | undefined;
-let processProducerHandedOut = false;
 
 /**
  * What to put in a metric reader's `metricProducers` so that the package's histograms take the
@@ -18,7 +18,6 @@ let processProducerHandedOut = false;
  */
 export function pgMetricProducers(): MetricProducer[] {
   processProducer ??= new PgMetricProducer();
-  processProducerHandedOut = true;
   return [processProducer];
 }
 
@@ -79,7 +78,7 @@ export function producerFor(provider: MeterProvider): PgMetricProducer | undefin
   const known = attached.get(provider);
   if (known) return known;
   const sdk = sdkReaders(provider);
-  const handedOut = processProducerHandedOut ? processProducer : undefined;
+  const handedOut = processProducer;
   // Not a provider whose readers can be seen: the app's own word (pgMetricProducers()) is all there is.
   if (!sdk) return handedOut;
   const chosen = handedOut && sdk.readers.some((reader) => producersOf(reader).includes(handedOut)) ? handedOut : undefined;

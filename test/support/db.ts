@@ -23,6 +23,11 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
+/** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
+export function processIdOf(client: pg.PoolClient): number {
+  return (client as unknown as { processID: number }).processID;
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
