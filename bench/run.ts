@@ -12,6 +12,7 @@ import { exampleMigrationsDir } from '../examples/schema.js';
 import { runMigrations } from '../src/migrations/runner.js';
 import type { ArmName, ArmReady, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 import { renderRatioChart } from './chart.js';
+import { pinServerAndArms } from './pinning.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
@@ -232,6 +233,11 @@ async function main(): Promise<void> {
   };
   try {
     const url = await prepareDatabase(adminUrl);
+    let pinning = 'unpinned (the scheduler places client and server)';
+    if (process.env.BENCH_PIN === '1') {
+      if (!server) throw new Error('BENCH_PIN=1 pins the embedded server; unset BENCH_PG_URL');
+      pinning = pinServerAndArms(server.dataDir, cpus().length);
+    }
     // Started together (their warm-up slices overlap, nothing is measured yet), in ARMS order.
     const starting = await Promise.all(ARMS.map((name) => startArm(name, { arm: name, pools: 1, poolMax: POOL_MAX }, url)));
     for (const [i, arm] of starting.entries()) {
@@ -239,6 +245,7 @@ async function main(): Promise<void> {
       else arms.push(arm);
     }
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+    console.log(`cores: ${pinning}`);
     console.log(
       'SDK: NodeSDK (AsyncLocalStorage context manager), periodic metric export every 3 s, batched spans; every call inside an active request span',
     );
