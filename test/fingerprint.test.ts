@@ -173,11 +173,53 @@ describe('bounds', () => {
     const cache = new ShapeCache(1000);
     const text = 'SELECT * FROM hot WHERE id = $1';
     const once = cache.shape(text);
+    expect(cache.size).toBe(0);
     const twice = cache.shape(text);
     expect(cache.size).toBe(1);
-    expect(twice).not.toBe(once);
-    expect(twice).toEqual(once);
+    expect(twice).toBe(once);
     expect(cache.shape(text)).toBe(twice);
+  });
+
+  it('a new text with a known fingerprint gets the shape of the first text seen, as pg_stat_statements keeps the first text', () => {
+    const cache = new ShapeCache(1000);
+    const first = cache.shape("select * from Users where name = 'alice'");
+    const later = cache.shape("SELECT *\n  FROM USERS WHERE name = 'bob'");
+    expect(later).toBe(first);
+    expect(later.normalized).toBe('select * from Users where name = $1');
+    expect([later.operation, later.collection]).toEqual(['SELECT', 'Users']);
+    const other = cache.shape("SELECT * FROM orders WHERE name = 'bob'");
+    expect(other.collection).toBe('orders');
+  });
+
+  it('finds a known fingerprint for every text of the corpus, cut texts included, and never confuses two', () => {
+    const columns = Array.from({ length: 600 }, (_, i) => `column_number_${i}`).join(', ');
+    const long = [`SELECT ${columns} FROM t`, `SELECT ${columns} FROM t WHERE id = 1`, `SELECT ${columns.slice(0, 2040)} FROM t`];
+    const texts = [...NORMALIZATION.map(([, raw]) => raw), ...SAME.flatMap(([, a, b]) => [a, b]), ...DIFFERENT.flatMap(([, a, b]) => [a, b]), ...long];
+    for (const text of texts) {
+      const cache = new ShapeCache(1000);
+      // The first call renders the shape; the second (not cached yet: seen once) finds it by its key-only fingerprint.
+      const rendered = cache.shape(text);
+      expect(rendered).toEqual(new ShapeCache(1).shape(text));
+      expect(cache.shape(text), text).toBe(rendered);
+    }
+    const cache = new ShapeCache(1000);
+    for (const [name, a, b] of DIFFERENT) expect(cache.shape(a), name).not.toBe(cache.shape(b));
+  });
+
+  it('keeps a bounded number of fingerprints, in entries and in characters', () => {
+    const cache = new ShapeCache(50, 50 * 160);
+    const first = cache.shape('SELECT c0 FROM t WHERE id = 1');
+    for (let i = 1; i < 10; i++) cache.shape(`SELECT c${i} FROM t WHERE id = 1`);
+    expect(cache.shape('SELECT c0 FROM t WHERE id = 2')).toBe(first);
+    for (let i = 10; i < 20; i++) cache.shape(`SELECT c${i} FROM t WHERE id = 1`);
+    // 10 fingerprints fit (50 / 5): the first has left.
+    const again = cache.shape('SELECT c0 FROM t WHERE id = 3');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+    const wide = `SELECT ${'a, '.repeat(600)}b FROM t WHERE id = 1`;
+    const shape = cache.shape(wide);
+    // Longer than the 1,600 characters the fingerprints may hold: computed, not kept.
+    expect(cache.shape(`${wide} -- again`)).not.toBe(shape);
   });
 
   it('asking again for the same call returns the same shape and is not a second sighting', () => {

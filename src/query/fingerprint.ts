@@ -1,4 +1,5 @@
 // SQL shapes for telemetry: literals replaced by placeholders, a stable fingerprint, the operation and table, cached by raw text.
+import { literalBlindKey } from './literal-blind-key.js';
 
 export interface QueryShape {
   /** 16 hex digits; equal for texts that differ only in literals, comments, whitespace, keyword case or list lengths. */
@@ -435,15 +436,21 @@ class ShapeWriter {
   /** End of the run being copied from `src`, or -1 when none is open. */
   private runTo = -1;
   private empty = true;
+  /** The display text's length, kept in both modes: past MAX_NORMALIZED_LENGTH the key is marked as cut. */
+  private length = 0;
+  /** Only the fingerprint is wanted: the display text is measured, not built. */
+  private keyOnly = false;
   private h1 = 0;
   private h2 = 0;
   /** The next placeholder number, and the numbers given to the statement's own `$n` parameters. */
   private nextNumber = 1;
   private readonly params = new Map<string, number>();
 
-  begin(src: string): void {
+  begin(src: string, keyOnly: boolean): void {
     this.src = src;
     this.text = '';
+    this.keyOnly = keyOnly;
+    this.length = 0;
     this.runTo = -1;
     this.empty = true;
     this.h1 = 0xdeadbeef;
@@ -477,16 +484,15 @@ class ShapeWriter {
 
   /** The squashed-list marker alone (after a first VALUES row): one row or many, same shape. */
   marker(): void {
-    this.flush();
-    this.text += ' /*, ... */';
+    this.append(' /*, ... */');
   }
 
-  /** The normalized text and fingerprint; the text is cut (and the key marked) when `truncated` or too long. */
+  /** The normalized text ('' in key-only mode) and fingerprint; the text is cut (and the key marked) when `truncated` or too long. */
   finish(truncated: boolean): { normalized: string; fingerprint: string } {
     this.flush();
     let normalized = this.text;
-    if (truncated || normalized.length > MAX_NORMALIZED_LENGTH) {
-      normalized = `${normalized.slice(0, MAX_NORMALIZED_LENGTH - 2)} …`;
+    if (truncated || this.length > MAX_NORMALIZED_LENGTH) {
+      if (!this.keyOnly) normalized = `${normalized.slice(0, MAX_NORMALIZED_LENGTH - 2)} …`;
       this.keyPiece('…', 0, 1, false);
     }
     // Drop the reference, so a huge statement is not kept until the next miss.
@@ -499,8 +505,8 @@ class ShapeWriter {
 
   private placeholder(n: number, gap: boolean): void {
     const piece = placeholder(n);
-    this.flush();
-    this.text += gap && !this.empty ? ` ${piece}` : piece;
+    if (gap && !this.empty) this.append(' ');
+    this.append(piece);
     this.keyPiece(piece, 0, piece.length, false);
   }
 
@@ -509,17 +515,25 @@ class ShapeWriter {
     const runTo = this.runTo;
     if (runTo !== -1 && (gap ? from === runTo + 1 && this.src.charCodeAt(runTo) === 32 : from === runTo)) this.runTo = to;
     else {
-      this.flush();
-      if (gap && !this.empty) this.text += ' ';
+      if (gap && !this.empty) this.append(' ');
+      else this.flush();
       this.runFrom = from;
       this.runTo = to;
     }
     this.keyPiece(this.src, from, to, fold);
   }
 
+  /** Closes the open run, then adds `piece` to the display text. */
+  private append(piece: string): void {
+    this.flush();
+    this.length += piece.length;
+    if (!this.keyOnly) this.text += piece;
+  }
+
   private flush(): void {
     if (this.runTo === -1) return;
-    this.text += this.src.slice(this.runFrom, this.runTo);
+    this.length += this.runTo - this.runFrom;
+    if (!this.keyOnly) this.text += this.src.slice(this.runFrom, this.runTo);
     this.runTo = -1;
   }
 
@@ -555,8 +569,8 @@ const writer = new ShapeWriter();
  * `IN (v, v, …)`, `ARRAY[v, v, …]` and `VALUES (…), (…)` of plain values collapsed, so list
  * lengths do not make new shapes.
  */
-function render(t: Tokens, truncated: boolean): { normalized: string; fingerprint: string } {
-  writer.begin(t.src);
+function render(t: Tokens, truncated: boolean, keyOnly = false): { normalized: string; fingerprint: string } {
+  writer.begin(t.src, keyOnly);
   let i = 0;
   while (i < t.count) {
     const listEnd = valueListAt(t, i);
@@ -742,15 +756,21 @@ function parsedTokens(sql: string, scanned: Tokens): Tokens | undefined {
   return sameWords(tokens, scanned) ? tokens : undefined;
 }
 
-function computeShape(sql: string): QueryShape {
+/** PostgreSQL's own literal detection when it is trustworthy; the scanner's otherwise. */
+function tokensOf(sql: string): { tokens: Tokens; truncated: boolean } {
   const scanned = tokenize(scannedTokens, sql);
-  // PostgreSQL's own literal detection when it is trustworthy; the scanner's otherwise. Either way
-  // the scanner's rendering replaces any constant the parser kept (typmods, ORDER BY positions).
-  const tokens = parsedTokens(sql, scanned) ?? scanned;
-  const { normalized, fingerprint } = render(tokens, scanned.truncated);
-  const { operation, collection } = describe(tokens);
-  // Drop the references, so a huge statement is not kept until the next miss.
+  // Either way the scanner's rendering replaces any constant the parser kept (typmods, ORDER BY positions).
+  return { tokens: parsedTokens(sql, scanned) ?? scanned, truncated: scanned.truncated };
+}
+
+/** Drops the token lists' references, so a huge statement is not kept until the next miss. */
+function releaseTokens(): void {
   scannedTokens.src = parserTokens.src = '';
+}
+
+function shapeOfTokens(sql: string, tokens: Tokens, truncated: boolean): QueryShape {
+  const { normalized, fingerprint } = render(tokens, truncated);
+  const { operation, collection } = describe(tokens);
   return {
     fingerprint,
     // A statement with nothing to replace (parameterized, as ORMs send them) keeps one copy of its text, not two.
@@ -761,6 +781,13 @@ function computeShape(sql: string): QueryShape {
   };
 }
 
+function computeShape(sql: string): QueryShape {
+  const { tokens, truncated } = tokensOf(sql);
+  const shape = shapeOfTokens(sql, tokens, truncated);
+  releaseTokens();
+  return shape;
+}
+
 /** Literals -> placeholders, comments and extra whitespace dropped, value lists collapsed, bounded length. */
 export function normalizeSql(sql: string): string {
   return computeShape(sql).normalized;
@@ -769,6 +796,51 @@ export function normalizeSql(sql: string): string {
 /** What an entry's texts weigh against the budget: the raw text, and the normalized one when it is a copy of its own. */
 function charsOf(sql: string, shape: QueryShape): number {
   return shape.normalized === sql ? sql.length : sql.length + shape.normalized.length;
+}
+
+/**
+ * Shapes the text cache does not hold, found again by a key: a fingerprint, or a literal-blind key
+ * (literal-blind-key.ts). First in, first out, bounded in entries and in the characters of the
+ * normalized texts (counted per entry, shared or not).
+ */
+class ShapeIndex<K> {
+  private readonly shapes = new Map<K, QueryShape>();
+  private readonly ring: (K | undefined)[];
+  private oldest = 0;
+  private chars = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxChars: number,
+  ) {
+    this.ring = new Array<K | undefined>(maxEntries);
+  }
+
+  get(key: K): QueryShape | undefined {
+    return this.shapes.get(key);
+  }
+
+  set(key: K, shape: QueryShape): void {
+    const chars = shape.normalized.length;
+    if (chars > this.maxChars || this.shapes.has(key)) return;
+    while (this.shapes.size > 0 && (this.shapes.size >= this.maxEntries || this.chars + chars > this.maxChars)) {
+      const evicted = this.ring[this.oldest]!;
+      this.ring[this.oldest] = undefined;
+      this.oldest = (this.oldest + 1) % this.maxEntries;
+      this.chars -= this.shapes.get(evicted)!.normalized.length;
+      this.shapes.delete(evicted);
+    }
+    this.ring[(this.oldest + this.shapes.size) % this.maxEntries] = key;
+    this.shapes.set(key, shape);
+    this.chars += chars;
+  }
+
+  clear(): void {
+    this.shapes.clear();
+    this.ring.fill(undefined);
+    this.oldest = 0;
+    this.chars = 0;
+  }
 }
 
 interface CacheEntry {
@@ -809,6 +881,14 @@ export class ShapeCache {
   private freeSlots: number[] = [];
   private hand = 0;
   private readonly seen: Uint32Array;
+  /**
+   * For texts not cached: an application that inlines its literals sends a new text on nearly every
+   * call, and a handful of shapes. As pg_stat_statements keeps the first text it saw for a query id,
+   * the first text seen stands for its fingerprint: texts that differ only in keyword case or
+   * spacing show one normalized text.
+   */
+  private readonly byFingerprint: ShapeIndex<string>;
+  private readonly byLiteralBlindKey: ShapeIndex<number>;
   private generation = parserGeneration;
   private evicted = 0;
   private chars = 0;
@@ -830,6 +910,9 @@ export class ShapeCache {
     let slots = 16;
     while (slots * 4 <= maxEntries) slots *= 2;
     this.seen = new Uint32Array(slots);
+    const indexed = Math.max(1, Math.floor(maxEntries / 5));
+    this.byFingerprint = new ShapeIndex(indexed, maxChars / 5);
+    this.byLiteralBlindKey = new ShapeIndex(indexed, maxChars / 5);
   }
 
   get size(): number {
@@ -849,6 +932,8 @@ export class ShapeCache {
       this.hand = 0;
       this.chars = 0;
       this.seen.fill(0);
+      this.byFingerprint.clear();
+      this.byLiteralBlindKey.clear();
       this.lastCall = this.lastShape = undefined;
       this.generation = parserGeneration;
     }
@@ -870,7 +955,7 @@ export class ShapeCache {
       hit.used = true;
       return hit.shape;
     }
-    const shape = computeShape(sql);
+    const shape = this.shapeOfNewText(sql);
     const chars = charsOf(sql, shape);
     if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(sql)) return shape;
     while (this.entries.size >= this.maxEntries || this.chars + chars > this.maxChars) this.evictOne();
@@ -880,6 +965,23 @@ export class ShapeCache {
     const slot = this.freeSlots.pop();
     if (slot === undefined) this.ring.push(entry);
     else this.ring[slot] = entry;
+    return shape;
+  }
+
+  /** A text's shape without scanning it when its literal-blind key is known, or without rendering it when its fingerprint is. */
+  private shapeOfNewText(sql: string): QueryShape {
+    const key = literalBlindKey(sql);
+    let shape = key === undefined ? undefined : this.byLiteralBlindKey.get(key);
+    if (shape !== undefined) return shape;
+    const { tokens, truncated } = tokensOf(sql);
+    const { fingerprint } = render(tokens, truncated, true);
+    shape = this.byFingerprint.get(fingerprint);
+    if (shape === undefined) {
+      shape = shapeOfTokens(sql, tokens, truncated);
+      this.byFingerprint.set(fingerprint, shape);
+    }
+    releaseTokens();
+    if (key !== undefined) this.byLiteralBlindKey.set(key, shape);
     return shape;
   }
 

@@ -1,0 +1,99 @@
+// A key of a SQL text that leaves out what its number and string literals say: texts that differ
+// only there (an application inlining its values) get one key, and the shape cache finds their
+// shape without scanning them into tokens. Everything else is hashed as written, so equal keys
+// mean equal fingerprints; the construct this pass does not follow exactly as the scanner does
+// (dollar quotes, E'' and other prefixed strings, an unterminated string or comment, a text the
+// scanner would cut) gives no key, and the text takes the scanner.
+
+/** The scanner stops at this many characters (fingerprint.ts's MAX_SCANNED_LENGTH); a longer text has no key. */
+const MAX_KEYED_LENGTH = 4096;
+// Out of the range of charCodeAt, so no character of the text hashes like a skipped literal.
+const NUMBER_MARK = 0x10001;
+const STRING_MARK = 0x10002;
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+/** Characters that start something this pass treats apart: digits, `'`, `"`, `$`, `-`, `/`. Everything else is hashed as it is. */
+const SPECIAL = new Uint8Array(128);
+for (const c of "0123456789'\"$-/") SPECIAL[c.charCodeAt(0)] = 1;
+/** Letters, digits, `_`, `$` and non-ASCII: a digit next to one belongs to a word, a parameter or a prefixed number. */
+const isWordPart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128 || isDigit(c) || c === 36;
+
+/** 53 bits of two multiplicative hashes (the fingerprint's mixing), or undefined when the text needs the scanner. */
+export function literalBlindKey(sql: string): number | undefined {
+  const end = sql.length;
+  if (end > MAX_KEYED_LENGTH) return undefined;
+  let h1 = 0x6a09e667;
+  let h2 = 0x3c6ef372;
+  let i = 0;
+  while (i < end) {
+    let c = sql.charCodeAt(i);
+    if (c >= 128 || SPECIAL[c] === 0) {
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+      i++;
+      continue;
+    }
+    let next = i + 1;
+    if (isDigit(c)) {
+      while (next < end && isDigit(sql.charCodeAt(next))) next++;
+      // A run with a word character on either side (c1, $2, 1e5, 0x1F, 1_000) is hashed as written.
+      if ((i === 0 || !isWordPart(sql.charCodeAt(i - 1))) && (next === end || !isWordPart(sql.charCodeAt(next)))) c = NUMBER_MARK;
+      else next = i + 1;
+    } else if (c === 39) {
+      // A string right after a word character is prefixed (E'', B'', X'', N'') or unusual; U&'' follows a `&`.
+      if (i > 0 && (isWordPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return undefined;
+      for (;;) {
+        const close = sql.indexOf("'", next);
+        if (close === -1) return undefined;
+        next = close + 1;
+        if (sql.charCodeAt(next) !== 39) break;
+        next++;
+      }
+      c = STRING_MARK;
+    } else if (c === 36 && !isDigit(sql.charCodeAt(next))) {
+      // $tag$ … $tag$ (or a bare `$`): not followed here.
+      return undefined;
+    } else {
+      // Quoted identifiers and comments are hashed whole, so a quote inside one starts no string.
+      let through = -1;
+      if (c === 34) through = sql.indexOf('"', next);
+      else if (c === 45 && sql.charCodeAt(next) === 45) {
+        const newline = sql.indexOf('\n', next);
+        through = newline === -1 ? end - 1 : newline;
+      } else if (c === 47 && sql.charCodeAt(next) === 42) through = blockCommentEnd(sql, next + 1) - 1;
+      else through = i;
+      if (through < i) return undefined;
+      for (let k = i; k <= through; k++) {
+        const d = sql.charCodeAt(k);
+        h1 = Math.imul(h1 ^ d, 2654435761);
+        h2 = Math.imul(h2 ^ d, 1597334677);
+      }
+      i = through + 1;
+      continue;
+    }
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+    i = next;
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h1 >>> 0) * 2097152 + (h2 >>> 11);
+}
+
+/** Index just past the end of a block comment whose body starts at `from` (they nest), or -1 when it is not closed. */
+function blockCommentEnd(sql: string, from: number): number {
+  let depth = 1;
+  let i = from;
+  while (i < sql.length) {
+    const c = sql.charCodeAt(i);
+    const d = sql.charCodeAt(i + 1);
+    if (c === 47 && d === 42) {
+      depth++;
+      i += 2;
+    } else if (c === 42 && d === 47) {
+      if (--depth === 0) return i + 2;
+      i += 2;
+    } else i++;
+  }
+  return -1;
+}
