@@ -1,6 +1,7 @@
-// BENCH_PIN=1: the database server on one core and the arms on the other, as a service and its
-// database sit on different machines. On 2 cores, unpinned, the scheduler moves client and server
-// between the cores and each slice's CPU per query depends on how their turns interleaved.
+// The database server on one core and the arms on the other, as a service and its database sit on
+// different machines (the bench's default; BENCH_PIN=0 turns it off). On 2 cores, unpinned, the
+// scheduler moves client and server between the cores, and each slice's CPU per query depends on
+// how their turns interleaved.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

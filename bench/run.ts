@@ -5,14 +5,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
-import { parseDatabaseUrl } from '../src/config.js';
-import { exampleMigrationsDir } from '../examples/schema.js';
-import { runMigrations } from '../src/migrations/runner.js';
 import type { ArmName, ArmReady, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 import { renderRatioChart } from './chart.js';
 import { pinServerAndArms } from './pinning.js';
+import { prepareDatabase } from './database.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
@@ -117,34 +114,6 @@ function runSlice(arm: Arm, request: SliceRequest): Promise<SliceResult> {
   });
 }
 
-async function prepareDatabase(adminUrl: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS otel_pg_bench WITH (FORCE)');
-  await admin.query('CREATE DATABASE otel_pg_bench');
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = '/otel_pg_bench';
-  await runMigrations(parseDatabaseUrl(url.toString(), 'BENCH_PG_URL'), { dir: exampleMigrationsDir, applicationName: 'otel-pg-bench-migrate' });
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  const { rows } = await client.query<{ id: number }>(
-    "INSERT INTO sources (name, base_url) VALUES ('bench', 'https://example.org/feed') RETURNING id",
-  );
-  await client.query(
-    `INSERT INTO exploits (source_id, external_id, cve_id, title, severity, url, published_at)
-     SELECT $1, 'bench-' || g, 'CVE-2024-' || lpad(g::text, 5, '0'), 'Benchmark exploit ' || g,
-            (ARRAY['low','medium','high','critical'])[1 + g % 4], 'https://example.org/x/' || g, now() - g * interval '1 minute'
-       FROM generate_series(1, 1000) AS g`,
-    [rows[0]!.id],
-  );
-  // Done now rather than by autovacuum and the checkpointer in the middle of the first workload.
-  await client.query('VACUUM ANALYZE');
-  await client.query('CHECKPOINT').catch(() => undefined); // needs pg_checkpoint on a server of your own
-  await client.end();
-  return url.toString();
-}
-
 /**
  * Every workload with all its rounds together (switching an arm between workloads before every slice
  * made each slice pay for re-optimizing the arm's code); the starting arm rotates every round, so no
@@ -233,11 +202,11 @@ async function main(): Promise<void> {
   };
   try {
     const url = await prepareDatabase(adminUrl);
-    let pinning = 'unpinned (the scheduler places client and server)';
-    if (process.env.BENCH_PIN === '1') {
-      if (!server) throw new Error('BENCH_PIN=1 pins the embedded server; unset BENCH_PG_URL');
-      pinning = pinServerAndArms(server.dataDir, cpus().length);
-    }
+    // Pinned unless BENCH_PIN=0, or the server is not the embedded one (BENCH_PG_URL), or there is one core.
+    const pinning =
+      process.env.BENCH_PIN !== '0' && server && cpus().length >= 2
+        ? pinServerAndArms(server.dataDir, cpus().length)
+        : 'unpinned (the scheduler places client and server)';
     // Started together (their warm-up slices overlap, nothing is measured yet), in ARMS order.
     const starting = await Promise.all(ARMS.map((name) => startArm(name, { arm: name, pools: 1, poolMax: POOL_MAX }, url)));
     for (const [i, arm] of starting.entries()) {
