@@ -1,4 +1,6 @@
-// `npm run bench:profile -- <arm>[,<arm>] [workload]`: where an arm's client CPU goes. Each arm runs
+// `npm run bench:profile -- <arm>[,<arm>] [workload]`: where an arm's client CPU goes (`<arm>:8` and
+// `<arm>:1`: eight pools of 2 connections or one of 16, as in the bench's 1-vs-8-pools phase; else
+// one pool of 10). Each arm runs
 // one workload for 8 s under `node --cpu-prof`, pinned as BENCH_PIN=1 pins (server on one core, arm
 // on the other); the functions that took the most of its busy time are printed in µs per query
 // (their share of the samples times the arm's CPU per query). With two arms, the difference per
@@ -12,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
 import { prepareDatabase } from './database.js';
 import { pinServerAndArms } from './pinning.js';
-import type { ArmName, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
+import type { ArmName, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, 'results', 'profiles');
-const arms = (process.argv[2] ?? 'manager-on,manager-off').split(',') as ArmName[];
+const arms = (process.argv[2] ?? 'manager-on,manager-off').split(',');
 const workload = (process.argv[3] ?? 'select1') as WorkloadName;
 const workers = workload === 'saturation' ? 50 : 16;
 const SHOWN = 25;
@@ -43,10 +45,12 @@ function perQuery(profile: CpuProfile, cpuUsPerQuery: number): Map<string, numbe
   return new Map([...time].map(([key, t]) => [key, (t / busy) * cpuUsPerQuery]));
 }
 
-async function profileArm(arm: ArmName, url: string): Promise<{ result: SliceResult; profile: CpuProfile }> {
-  const dir = join(outDir, `.${arm}`);
+async function profileArm(label: string, url: string): Promise<{ result: SliceResult; profile: CpuProfile }> {
+  const [arm, pools] = label.split(':') as [ArmName, string | undefined];
+  const spec: ArmSpec = pools === '8' ? { arm, pools: 8, poolMax: 2 } : pools === '1' ? { arm, pools: 1, poolMax: 16 } : { arm, pools: 1, poolMax: 10 };
+  const dir = join(outDir, `.${label}`);
   rmSync(dir, { recursive: true, force: true });
-  const child = fork(join(here, 'arm.ts'), [JSON.stringify({ arm, pools: 1, poolMax: 10 }), url], {
+  const child = fork(join(here, 'arm.ts'), [JSON.stringify(spec), url], {
     execArgv: ['--import', 'tsx', '--cpu-prof', `--cpu-prof-dir=${dir}`],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
@@ -65,7 +69,7 @@ async function profileArm(arm: ArmName, url: string): Promise<{ result: SliceRes
   // The main thread's profile is the largest of the files the process wrote.
   const files = readdirSync(dir).map((name) => join(dir, name));
   const main = files.sort((a, b) => readFileSync(b).length - readFileSync(a).length)[0]!;
-  const kept = join(outDir, `${arm}-${workload}.cpuprofile`);
+  const kept = join(outDir, `${label.replace(':', 'x')}-${workload}.cpuprofile`);
   renameSync(main, kept);
   rmSync(dir, { recursive: true, force: true });
   return { result, profile: JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile };
