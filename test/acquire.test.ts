@@ -94,6 +94,21 @@ describe('timed acquisition', () => {
   });
 });
 
+describe('connections of several managers', () => {
+  it('are of one class, so pg code serving eight pools sees one kind of client, not eight', async () => {
+    await withManager(1, async (a) => {
+      await withManager(1, async (b) => {
+        const first = await a.withConnection(async (client) => Object.getPrototypeOf(client) as object);
+        const second = await b.withConnection(async (client) => Object.getPrototypeOf(client) as object);
+        expect(second).toBe(first);
+        // Still the manager's timed subclass of pg's Client, not pg's class itself.
+        expect(first).not.toBe((await import('pg')).default.Client.prototype);
+        expect(Object.getPrototypeOf(first)).toBe((await import('pg')).default.Client.prototype);
+      });
+    });
+  });
+});
+
 describe('leases', () => {
   it('withConnection releases the connection when the callback throws', async () => {
     await withManager(1, async (db) => {
