@@ -3,7 +3,7 @@
 // on, each with variants whose digits and string contents are changed, check that equal keys mean
 // equal shapes, with the scanner and with PostgreSQL's parser.
 import { describe, expect, it } from 'vitest';
-import { literalBlindKey } from '../src/query/literal-blind-key.js';
+import { TextKeys } from '../src/query/literal-blind-key.js';
 import { ShapeCache, loadSqlParser, type QueryShape } from '../src/query/fingerprint.js';
 
 const FRAGMENTS = [
@@ -44,6 +44,19 @@ function variant(text: string, next: () => number): string {
 }
 
 const shapeOf = (sql: string): QueryShape => new ShapeCache(1).shape(sql);
+
+const keys = new TextKeys();
+function literalBlindKey(sql: string): number | undefined {
+  keys.read(sql);
+  return keys.literalBlind;
+}
+
+/** FNV-1a of every character, as the shape cache's admission filter hashed texts before the two keys shared a pass. */
+function fnv(sql: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sql.length; i++) h = Math.imul(h ^ sql.charCodeAt(i), 16777619);
+  return h;
+}
 
 function checkAgreement(seed: number, texts: number): number {
   const next = random(seed);
@@ -98,6 +111,18 @@ describe('literal-blind key', () => {
     ['a text the scanner cuts', `SELECT ${'a, '.repeat(2000)}b FROM t`],
   ])('gives no key to %s, which the scanner reads', (_name, sql) => {
     expect(literalBlindKey(sql)).toBeUndefined();
+  });
+
+  it('reads, in the same pass, the exact hash of every character (literals, comments and texts with no key included)', () => {
+    const next = random(3);
+    for (let n = 0; n < 20_000; n++) {
+      const sql = n % 2 === 0 ? randomText(next) : `SELECT ${n} AS v, 'label-${n}' AS label -- ${n}`;
+      keys.read(sql);
+      expect(keys.exact, sql).toBe(fnv(sql));
+    }
+    keys.read(`SELECT ${'a, '.repeat(2000)}b FROM t`);
+    expect(keys.literalBlind).toBeUndefined();
+    expect(keys.exact).toBe(fnv(`SELECT ${'a, '.repeat(2000)}b FROM t`));
   });
 
   it('joins only texts the scanner gives one shape (600,000 random texts and variants)', () => {

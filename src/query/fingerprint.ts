@@ -1,5 +1,5 @@
 // SQL shapes for telemetry: literals replaced by placeholders, a stable fingerprint, the operation and table, cached by raw text.
-import { literalBlindKey } from './literal-blind-key.js';
+import { TextKeys } from './literal-blind-key.js';
 
 export interface QueryShape {
   /** 16 hex digits; equal for texts that differ only in literals, comments, whitespace, keyword case or list lengths. */
@@ -850,13 +850,6 @@ interface CacheEntry {
   used: boolean;
 }
 
-/** A 32-bit hash of the raw text for the admission filter (FNV-style multiply per character). */
-function textHash(sql: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < sql.length; i++) h = Math.imul(h ^ sql.charCodeAt(i), 16777619);
-  return h;
-}
-
 /**
  * Shapes cached by raw SQL text.
  *
@@ -889,6 +882,8 @@ export class ShapeCache {
    */
   private readonly byFingerprint: ShapeIndex<string>;
   private readonly byLiteralBlindKey: ShapeIndex<number>;
+  /** The keys of the text being looked up. */
+  private readonly keys = new TextKeys();
   private generation = parserGeneration;
   private evicted = 0;
   private chars = 0;
@@ -955,9 +950,10 @@ export class ShapeCache {
       hit.used = true;
       return hit.shape;
     }
-    const shape = this.shapeOfNewText(sql);
+    this.keys.read(sql);
+    const shape = this.shapeOfNewText(sql, this.keys.literalBlind);
     const chars = charsOf(sql, shape);
-    if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(sql)) return shape;
+    if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(this.keys.exact)) return shape;
     while (this.entries.size >= this.maxEntries || this.chars + chars > this.maxChars) this.evictOne();
     const entry: CacheEntry = { sql, shape, used: false };
     this.entries.set(sql, entry);
@@ -969,8 +965,7 @@ export class ShapeCache {
   }
 
   /** A text's shape without scanning it when its literal-blind key is known, or without rendering it when its fingerprint is. */
-  private shapeOfNewText(sql: string): QueryShape {
-    const key = literalBlindKey(sql);
+  private shapeOfNewText(sql: string, key: number | undefined): QueryShape {
     let shape = key === undefined ? undefined : this.byLiteralBlindKey.get(key);
     if (shape !== undefined) return shape;
     const { tokens, truncated } = tokensOf(sql);
@@ -985,9 +980,8 @@ export class ShapeCache {
     return shape;
   }
 
-  /** True when the text was seen recently; otherwise remembers it (a zero slot is empty, so the tag is never 0). */
-  private seenBefore(sql: string): boolean {
-    const h = textHash(sql);
+  /** True when the text (its exact hash `h`) was seen recently; otherwise remembers it (a zero slot is empty, so the tag is never 0). */
+  private seenBefore(h: number): boolean {
     const slot = h & (this.seen.length - 1);
     const tag = (h >>> 8) | 1;
     if (this.seen[slot] === tag) return true;

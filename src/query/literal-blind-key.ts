@@ -18,66 +18,96 @@ for (const c of "0123456789'\"$-/") SPECIAL[c.charCodeAt(0)] = 1;
 /** Letters, digits, `_`, `$` and non-ASCII: a digit next to one belongs to a word, a parameter or a prefixed number. */
 const isWordPart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128 || isDigit(c) || c === 36;
 
-/** 53 bits of two multiplicative hashes (the fingerprint's mixing), or undefined when the text needs the scanner. */
-export function literalBlindKey(sql: string): number | undefined {
-  const end = sql.length;
-  if (end > MAX_KEYED_LENGTH) return undefined;
-  let h1 = 0x6a09e667;
-  let h2 = 0x3c6ef372;
-  let i = 0;
-  while (i < end) {
-    let c = sql.charCodeAt(i);
-    if (c >= 128 || SPECIAL[c] === 0) {
+/** FNV-1a, 32 bits, of every character. */
+function exactHash(sql: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sql.length; i++) h = Math.imul(h ^ sql.charCodeAt(i), 16777619);
+  return h;
+}
+
+/**
+ * A text's two keys, read in one pass (a new text's characters are slow to reach: every pass over
+ * one cost about a microsecond inside a running service). One instance is reused for every text.
+ */
+export class TextKeys {
+  /** 53 bits of two multiplicative hashes (the fingerprint's mixing), or undefined when the text needs the scanner. */
+  literalBlind: number | undefined = undefined;
+  /** 32 bits of every character (FNV-1a), for the shape cache's admission filter. */
+  exact = 0;
+
+  read(sql: string): void {
+    const end = sql.length;
+    this.literalBlind = undefined;
+    if (end > MAX_KEYED_LENGTH) {
+      this.exact = exactHash(sql);
+      return;
+    }
+    let h1 = 0x6a09e667;
+    let h2 = 0x3c6ef372;
+    let h3 = 0x811c9dc5;
+    let i = 0;
+    while (i < end) {
+      let c = sql.charCodeAt(i);
+      if (c >= 128 || SPECIAL[c] === 0) {
+        h1 = Math.imul(h1 ^ c, 2654435761);
+        h2 = Math.imul(h2 ^ c, 1597334677);
+        h3 = Math.imul(h3 ^ c, 16777619);
+        i++;
+        continue;
+      }
+      let next = i + 1;
+      if (isDigit(c)) {
+        while (next < end && isDigit(sql.charCodeAt(next))) next++;
+        // A run with a word character on either side (c1, $2, 1e5, 0x1F, 1_000) is hashed as written.
+        if ((i === 0 || !isWordPart(sql.charCodeAt(i - 1))) && (next === end || !isWordPart(sql.charCodeAt(next)))) c = NUMBER_MARK;
+        else next = i + 1;
+      } else if (c === 39) {
+        // A string right after a word character is prefixed (E'', B'', X'', N'') or unusual; U&'' follows a `&`.
+        if (i > 0 && (isWordPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return this.needsScanner(sql);
+        for (;;) {
+          const close = sql.indexOf("'", next);
+          if (close === -1) return this.needsScanner(sql);
+          next = close + 1;
+          if (sql.charCodeAt(next) !== 39) break;
+          next++;
+        }
+        c = STRING_MARK;
+      } else if (c === 36 && !isDigit(sql.charCodeAt(next))) {
+        // $tag$ … $tag$ (or a bare `$`): not followed here.
+        return this.needsScanner(sql);
+      } else {
+        // Quoted identifiers and comments are hashed whole, so a quote inside one starts no string.
+        let through: number;
+        if (c === 34) through = sql.indexOf('"', next);
+        else if (c === 45 && sql.charCodeAt(next) === 45) {
+          const newline = sql.indexOf('\n', next);
+          through = newline === -1 ? end - 1 : newline;
+        } else if (c === 47 && sql.charCodeAt(next) === 42) through = blockCommentEnd(sql, next + 1) - 1;
+        else through = i;
+        if (through < i) return this.needsScanner(sql);
+        for (let k = i; k <= through; k++) {
+          const d = sql.charCodeAt(k);
+          h1 = Math.imul(h1 ^ d, 2654435761);
+          h2 = Math.imul(h2 ^ d, 1597334677);
+          h3 = Math.imul(h3 ^ d, 16777619);
+        }
+        i = through + 1;
+        continue;
+      }
+      for (let k = i; k < next; k++) h3 = Math.imul(h3 ^ sql.charCodeAt(k), 16777619);
       h1 = Math.imul(h1 ^ c, 2654435761);
       h2 = Math.imul(h2 ^ c, 1597334677);
-      i++;
-      continue;
+      i = next;
     }
-    let next = i + 1;
-    if (isDigit(c)) {
-      while (next < end && isDigit(sql.charCodeAt(next))) next++;
-      // A run with a word character on either side (c1, $2, 1e5, 0x1F, 1_000) is hashed as written.
-      if ((i === 0 || !isWordPart(sql.charCodeAt(i - 1))) && (next === end || !isWordPart(sql.charCodeAt(next)))) c = NUMBER_MARK;
-      else next = i + 1;
-    } else if (c === 39) {
-      // A string right after a word character is prefixed (E'', B'', X'', N'') or unusual; U&'' follows a `&`.
-      if (i > 0 && (isWordPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return undefined;
-      for (;;) {
-        const close = sql.indexOf("'", next);
-        if (close === -1) return undefined;
-        next = close + 1;
-        if (sql.charCodeAt(next) !== 39) break;
-        next++;
-      }
-      c = STRING_MARK;
-    } else if (c === 36 && !isDigit(sql.charCodeAt(next))) {
-      // $tag$ … $tag$ (or a bare `$`): not followed here.
-      return undefined;
-    } else {
-      // Quoted identifiers and comments are hashed whole, so a quote inside one starts no string.
-      let through = -1;
-      if (c === 34) through = sql.indexOf('"', next);
-      else if (c === 45 && sql.charCodeAt(next) === 45) {
-        const newline = sql.indexOf('\n', next);
-        through = newline === -1 ? end - 1 : newline;
-      } else if (c === 47 && sql.charCodeAt(next) === 42) through = blockCommentEnd(sql, next + 1) - 1;
-      else through = i;
-      if (through < i) return undefined;
-      for (let k = i; k <= through; k++) {
-        const d = sql.charCodeAt(k);
-        h1 = Math.imul(h1 ^ d, 2654435761);
-        h2 = Math.imul(h2 ^ d, 1597334677);
-      }
-      i = through + 1;
-      continue;
-    }
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-    i = next;
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    this.literalBlind = (h1 >>> 0) * 2097152 + (h2 >>> 11);
+    this.exact = h3;
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (h1 >>> 0) * 2097152 + (h2 >>> 11);
+
+  private needsScanner(sql: string): void {
+    this.exact = exactHash(sql);
+  }
 }
 
 /** Index just past the end of a block comment whose body starts at `from` (they nest), or -1 when it is not closed. */
