@@ -203,10 +203,14 @@ async function main(): Promise<void> {
   try {
     const url = await prepareDatabase(adminUrl);
     // Pinned unless BENCH_PIN=0, or the server is not the embedded one (BENCH_PG_URL), or there is one core.
-    const pinning =
-      process.env.BENCH_PIN !== '0' && server && cpus().length >= 2
-        ? pinServerAndArms(server.dataDir, cpus().length)
-        : 'unpinned (the scheduler places client and server)';
+    let pinning = 'unpinned (the scheduler places client and server)';
+    if (process.env.BENCH_PIN !== '0' && server && cpus().length >= 2) {
+      try {
+        pinning = pinServerAndArms(server.dataDir, cpus().length);
+      } catch (error) {
+        pinning += `: pinning failed (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); taskset and pgrep are needed`;
+      }
+    }
     // Started together (their warm-up slices overlap, nothing is measured yet), in ARMS order.
     const starting = await Promise.all(ARMS.map((name) => startArm(name, { arm: name, pools: 1, poolMax: POOL_MAX }, url)));
     for (const [i, arm] of starting.entries()) {
