@@ -972,11 +972,12 @@ export class ShapeCache {
     const { fingerprint } = render(tokens, truncated, true);
     shape = this.byFingerprint.get(fingerprint);
     if (shape === undefined) {
+      // A new shape's key is indexed when a second text of it comes: a statement built anew on every call
+      // (a table per day, a generated column list) then fills one index, not two.
       shape = shapeOfTokens(sql, tokens, truncated);
       this.byFingerprint.set(fingerprint, shape);
-    }
+    } else if (key !== undefined) this.byLiteralBlindKey.set(key, shape);
     releaseTokens();
-    if (key !== undefined) this.byLiteralBlindKey.set(key, shape);
     return shape;
   }
 

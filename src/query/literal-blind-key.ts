@@ -59,8 +59,16 @@ export class TextKeys {
       if (isDigit(c)) {
         while (next < end && isDigit(sql.charCodeAt(next))) next++;
         // A run with a word character on either side (c1, $2, 1e5, 0x1F, 1_000) is hashed as written.
-        if ((i === 0 || !isWordPart(sql.charCodeAt(i - 1))) && (next === end || !isWordPart(sql.charCodeAt(next)))) c = NUMBER_MARK;
-        else next = i + 1;
+        if ((i > 0 && isWordPart(sql.charCodeAt(i - 1))) || (next < end && isWordPart(sql.charCodeAt(next)))) {
+          for (; i < next; i++) {
+            const d = sql.charCodeAt(i);
+            h1 = Math.imul(h1 ^ d, 2654435761);
+            h2 = Math.imul(h2 ^ d, 1597334677);
+            h3 = Math.imul(h3 ^ d, 16777619);
+          }
+          continue;
+        }
+        c = NUMBER_MARK;
       } else if (c === 39) {
         // A string right after a word character is prefixed (E'', B'', X'', N'') or unusual; U&'' follows a `&`.
         if (i > 0 && (isWordPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return this.needsScanner(sql);
