@@ -1,4 +1,6 @@
 // SQL shapes: literals become placeholders, equal shapes share a fingerprint, the cache stays bounded.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   MAX_NORMALIZED_LENGTH,
@@ -271,6 +273,24 @@ describe('bounds', () => {
     expect(cache.evictions).toBe(2);
     expect(cache.shape('SELECT d')).toBe(d);
     expect(cache.shape('SELECT e')).toBe(e);
+  });
+
+  it('keeps no statement alive through the shapes it keeps: 100 distinct 1 MB statements leave a few KB', () => {
+    // The heap is only comparable after a full collection; vitest runs without --expose-gc.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cache = new ShapeCache(5000);
+    const heapAfterGc = (): number => {
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const before = heapAfterGc();
+    for (let i = 0; i < 100; i++) {
+      // Built in memory (not one literal shared by all), each its own fingerprint, cut by the scanner.
+      const text = `SELECT c${i}, t.${'x'.repeat(20)} FROM t${i} WHERE t.id = ${i} -- ${String(i).repeat(1 << 20)}`;
+      expect(cache.shape(text).normalized.length).toBeLessThan(100);
+    }
+    expect(heapAfterGc() - before).toBeLessThan(5 * 2 ** 20);
   });
 
   it('bounds the characters it caches', () => {

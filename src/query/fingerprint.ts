@@ -768,15 +768,24 @@ function releaseTokens(): void {
   scannedTokens.src = parserTokens.src = '';
 }
 
+/**
+ * A copy that shares no memory with the text it was cut from. V8 keeps a slice, and a string built
+ * from slices, pointing into the whole source: a shape kept for a 1 MB statement would keep all of it.
+ * Flattening `' ' + s` copies the characters; its slice points only into that copy.
+ */
+function detached(s: string | undefined): string | undefined {
+  return s === undefined || s.length < 13 ? s : (' ' + s).slice(1);
+}
+
 function shapeOfTokens(sql: string, tokens: Tokens, truncated: boolean): QueryShape {
   const { normalized, fingerprint } = render(tokens, truncated);
   const { operation, collection } = describe(tokens);
   return {
     fingerprint,
     // A statement with nothing to replace (parameterized, as ORMs send them) keeps one copy of its text, not two.
-    normalized: normalized === sql ? sql : normalized,
+    normalized: normalized === sql ? sql : detached(normalized)!,
     operation,
-    collection,
+    collection: detached(collection),
     summary: operation ? (collection ? `${operation} ${collection}` : operation) : '',
   };
 }
@@ -951,7 +960,9 @@ export class ShapeCache {
       return hit.shape;
     }
     this.keys.read(sql);
-    const shape = this.shapeOfNewText(sql, this.keys.literalBlind);
+    // With PostgreSQL's parser a literal can decide the shape (float(99) does not parse, and the scanner's
+    // tokens are used instead; past MAX_PARSED_LENGTH the parser is not asked): no literal-blind key then.
+    const shape = this.shapeOfNewText(sql, parser === undefined ? this.keys.literalBlind : undefined);
     const chars = charsOf(sql, shape);
     if (sql.length > MAX_CACHED_LENGTH || chars > this.maxChars || !this.seenBefore(this.keys.exact)) return shape;
     while (this.entries.size >= this.maxEntries || this.chars + chars > this.maxChars) this.evictOne();

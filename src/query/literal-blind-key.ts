@@ -1,9 +1,10 @@
 // A key of a SQL text that leaves out what its number and string literals say: texts that differ
 // only there (an application inlining its values) get one key, and the shape cache finds their
 // shape without scanning them into tokens. Everything else is hashed as written, so equal keys
-// mean equal fingerprints; the construct this pass does not follow exactly as the scanner does
-// (dollar quotes, E'' and other prefixed strings, an unterminated string or comment, a text the
-// scanner would cut) gives no key, and the text takes the scanner.
+// mean equal shapes by the scanner; the construct this pass does not follow exactly as the scanner
+// does (dollar quotes, E'' and other prefixed strings, an unterminated string or comment, a text the
+// scanner would cut) gives no key, and the text takes the scanner. With libpg-query loaded the
+// shape cache uses no key: a literal can make PostgreSQL's parse fail (float(99)) and change the shape.
 
 /** The scanner stops at this many characters (fingerprint.ts's MAX_SCANNED_LENGTH); a longer text has no key. */
 const MAX_KEYED_LENGTH = 4096;
