@@ -159,7 +159,7 @@ describe('literal-blind key', () => {
     expect(await loadSqlParser()).toBe(true);
     // Same key, different shapes: float(99) and an integer too big for a typmod do not parse (the scanner's
     // tokens are used), a NUL ends the parser's C string, and past 2,048 characters the parser is not asked.
-    const pairs = [
+    const pairs: [string, string][] = [
       ['SELECT x=-1, 1::float(10)', 'SELECT x=-1, 1::float(99)'],
       ['SELECT x=-1, current_timestamp(3)', 'SELECT x=-1, current_timestamp(99999999999)'],
       ["SELECT x=-1, 'a'", "SELECT x=-1, '\u0000'"],
