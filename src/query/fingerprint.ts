@@ -779,13 +779,15 @@ function detached(s: string | undefined): string | undefined {
 
 function shapeOfTokens(sql: string, tokens: Tokens, truncated: boolean): QueryShape {
   const { normalized, fingerprint } = render(tokens, truncated);
-  const { operation, collection } = describe(tokens);
+  const described = describe(tokens);
+  const operation = detached(described.operation);
+  const collection = detached(described.collection);
   return {
     fingerprint,
     // A statement with nothing to replace (parameterized, as ORMs send them) keeps one copy of its text, not two.
     normalized: normalized === sql ? sql : detached(normalized)!,
     operation,
-    collection: detached(collection),
+    collection,
     summary: operation ? (collection ? `${operation} ${collection}` : operation) : '',
   };
 }
