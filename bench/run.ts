@@ -313,7 +313,7 @@ async function main(): Promise<void> {
 
     const outDir = join(here, 'results');
     mkdirSync(outDir, { recursive: true });
-    const record = { rounds: ROUNDS, sliceMs: SLICE_MS, unavailable, summary, pools };
+    const record = { rounds: ROUNDS, sliceMs: SLICE_MS, cores: pinning, unavailable, summary, pools };
     if (!FULL_RUN) {
       writeFileSync(join(outDir, 'partial.json'), JSON.stringify(record, null, 2));
       console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): wrote bench/results/partial.json; latest.json and ratios.svg left unchanged');
