@@ -275,7 +275,7 @@ describe('bounds', () => {
     expect(cache.shape('SELECT e')).toBe(e);
   });
 
-  it('keeps no statement alive through the shapes it keeps: 100 distinct 1 MB statements leave a few KB', () => {
+  it('keeps no statement alive through the shapes it keeps: 100 distinct statements of 1–2 MB leave under 5 MB', () => {
     // The heap is only comparable after a full collection; vitest runs without --expose-gc.
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
