@@ -6,7 +6,6 @@
 // (their share of the samples times the arm's CPU per query). With two arms, the difference per
 // function: what the first adds over the second. The profiles stay in bench/results/profiles/ for
 // Chrome DevTools or speedscope.
-import { fork } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { EmbeddedPostgres } from '../dev/embedded-postgres.js';
 import { prepareDatabase } from './database.js';
 import { pinServerAndArms } from './pinning.js';
+import { forkArm } from './arm-process.js';
 import type { ArmName, ArmSpec, SliceRequest, SliceResult, WorkloadName } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,11 +50,7 @@ async function profileArm(label: string, url: string): Promise<{ result: SliceRe
   const spec: ArmSpec = pools === '8' ? { arm, pools: 8, poolMax: 2 } : pools === '1' ? { arm, pools: 1, poolMax: 16 } : { arm, pools: 1, poolMax: 10 };
   const dir = join(outDir, `.${label}`);
   rmSync(dir, { recursive: true, force: true });
-  const child = fork(join(here, 'arm.ts'), [JSON.stringify(spec), url], {
-    execArgv: ['--import', 'tsx', '--cpu-prof', `--cpu-prof-dir=${dir}`],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
-  });
+  const child = forkArm(spec, url, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const reply = <T>(): Promise<T> => new Promise((resolve) => child.once('message', (message) => resolve(message as T)));
   await reply();
   const slice = async (durationMs: number): Promise<SliceResult> => {

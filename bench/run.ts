@@ -1,6 +1,6 @@
 // `npm run bench`: raw pg.Pool (without and with the OpenTelemetry SDK registered) vs the manager vs
 // @opentelemetry/instrumentation-pg, interleaved round by round in one run, so only ratios measured side by side are compared.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,6 +10,7 @@ import type { ArmName, ArmReady, ArmSpec, SliceRequest, SliceResult, WorkloadNam
 import { renderRatioChart } from './chart.js';
 import { pinServerAndArms } from './pinning.js';
 import { prepareDatabase } from './database.js';
+import { forkArm } from './arm-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
@@ -87,12 +88,7 @@ const spread = (values: number[]): [number, number] => [quantile(values, 0.25), 
 
 /** Resolves with the arm, or with the reason it cannot run on this code (the process is then ended). */
 function startArm(label: string, spec: ArmSpec, url: string): Promise<Arm | string> {
-  const child = fork(join(here, 'arm.ts'), [JSON.stringify(spec), url], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    // No OTLP exporters reaching for a collector that is not there: the arms set up their own.
-    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
-  });
+  const child = forkArm(spec, url);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     const exited = (code: number | null): void => reject(new Error(`arm ${label} exited with ${code} before it was ready`));

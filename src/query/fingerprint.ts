@@ -1,5 +1,6 @@
 // SQL shapes for telemetry: literals replaced by placeholders, a stable fingerprint, the operation and table, cached by raw text.
 import { TextKeys } from './literal-blind-key.js';
+import * as lexical from './sql-lexical.js';
 
 export interface QueryShape {
   /** 16 hex digits; equal for texts that differ only in literals, comments, whitespace, keyword case or list lengths. */
@@ -16,12 +17,6 @@ export interface QueryShape {
 
 /** Normalized text longer than this is cut (with a trailing "…"), so a huge statement never lands in telemetry. */
 export const MAX_NORMALIZED_LENGTH = 2048;
-/**
- * Scanning stops after this many characters (not counting the inside of IN/ARRAY value lists,
- * which are skipped by a quick pass), so a miss stays cheap however large the statement; texts
- * that agree this far share a shape.
- */
-export const MAX_SCANNED_LENGTH = 4096;
 /**
  * Longer texts skip the parser and are normalized by the scanner alone (which replaces every
  * literal it finds too): parse time grows faster than length (about 1 ms for 5 KB with 800
@@ -129,9 +124,8 @@ const isChar = (t: Tokens, i: number, kind: number, code: number): boolean =>
   kindAt(t, i) === kind && t.end[i]! - t.start[i]! === 1 && t.src.charCodeAt(t.start[i]!) === code;
 
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
-const isDigit = (c: number): boolean => c >= 48 && c <= 57;
-const isIdentStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
-const isIdentPart = (c: number): boolean => isIdentStart(c) || isDigit(c) || c === 36;
+// Local names for the shared classes (see sql-lexical.ts).
+const { MAX_SCANNED_LENGTH, isDigit, isIdentPart, isIdentStart } = lexical;
 /** Operator characters by char code: a table, since most characters of a statement are tested. */
 const OPERATOR_CHARS = new Uint8Array(128);
 for (const ch of '+-*/<>=~!@#%^&|`?') OPERATOR_CHARS[ch.charCodeAt(0)] = 1;

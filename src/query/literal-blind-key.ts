@@ -6,18 +6,18 @@
 // scanner would cut) gives no key, and the text takes the scanner. With libpg-query loaded the
 // shape cache uses no key: a literal can make PostgreSQL's parse fail (float(99)) and change the shape.
 
-/** The scanner stops at this many characters (fingerprint.ts's MAX_SCANNED_LENGTH); a longer text has no key. */
-const MAX_KEYED_LENGTH = 4096;
+import * as lexical from './sql-lexical.js';
+
+// Local names for the shared classes (see sql-lexical.ts).
+const { MAX_SCANNED_LENGTH, isDigit, isIdentPart } = lexical;
+
 // Out of the range of charCodeAt, so no character of the text hashes like a skipped literal.
 const NUMBER_MARK = 0x10001;
 const STRING_MARK = 0x10002;
 
-const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 /** Characters that start something this pass treats apart: digits, `'`, `"`, `$`, `-`, `/`. Everything else is hashed as it is. */
 const SPECIAL = new Uint8Array(128);
 for (const c of "0123456789'\"$-/") SPECIAL[c.charCodeAt(0)] = 1;
-/** Letters, digits, `_`, `$` and non-ASCII: a digit next to one belongs to a word, a parameter or a prefixed number. */
-const isWordPart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128 || isDigit(c) || c === 36;
 
 /** FNV-1a, 32 bits, of every character. */
 function exactHash(sql: string): number {
@@ -39,7 +39,8 @@ export class TextKeys {
   read(sql: string): void {
     const end = sql.length;
     this.literalBlind = undefined;
-    if (end > MAX_KEYED_LENGTH) {
+    // A text the scanner would cut has no key.
+    if (end > MAX_SCANNED_LENGTH) {
       this.exact = exactHash(sql);
       return;
     }
@@ -48,7 +49,7 @@ export class TextKeys {
     let h3 = 0x811c9dc5;
     let i = 0;
     while (i < end) {
-      let c = sql.charCodeAt(i);
+      const c = sql.charCodeAt(i);
       if (c >= 128 || SPECIAL[c] === 0) {
         h1 = Math.imul(h1 ^ c, 2654435761);
         h2 = Math.imul(h2 ^ c, 1597334677);
@@ -56,23 +57,16 @@ export class TextKeys {
         i++;
         continue;
       }
+      // The special construct runs to `next`; a literal is hashed as its mark, anything else as written.
       let next = i + 1;
+      let mark = 0;
       if (isDigit(c)) {
         while (next < end && isDigit(sql.charCodeAt(next))) next++;
         // A run with a word character on either side (c1, $2, 1e5, 0x1F, 1_000) is hashed as written.
-        if ((i > 0 && isWordPart(sql.charCodeAt(i - 1))) || (next < end && isWordPart(sql.charCodeAt(next)))) {
-          for (; i < next; i++) {
-            const d = sql.charCodeAt(i);
-            h1 = Math.imul(h1 ^ d, 2654435761);
-            h2 = Math.imul(h2 ^ d, 1597334677);
-            h3 = Math.imul(h3 ^ d, 16777619);
-          }
-          continue;
-        }
-        c = NUMBER_MARK;
+        if (!(i > 0 && isIdentPart(sql.charCodeAt(i - 1))) && !(next < end && isIdentPart(sql.charCodeAt(next)))) mark = NUMBER_MARK;
       } else if (c === 39) {
         // A string right after a word character is prefixed (E'', B'', X'', N'') or unusual; U&'' follows a `&`.
-        if (i > 0 && (isWordPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return this.needsScanner(sql);
+        if (i > 0 && (isIdentPart(sql.charCodeAt(i - 1)) || sql.charCodeAt(i - 1) === 38)) return this.needsScanner(sql);
         for (;;) {
           const close = sql.indexOf("'", next);
           if (close === -1) return this.needsScanner(sql);
@@ -80,33 +74,33 @@ export class TextKeys {
           if (sql.charCodeAt(next) !== 39) break;
           next++;
         }
-        c = STRING_MARK;
+        mark = STRING_MARK;
       } else if (c === 36 && !isDigit(sql.charCodeAt(next))) {
         // $tag$ … $tag$ (or a bare `$`): not followed here.
         return this.needsScanner(sql);
-      } else {
+      } else if (c === 34) {
         // Quoted identifiers and comments are hashed whole, so a quote inside one starts no string.
-        let through: number;
-        if (c === 34) through = sql.indexOf('"', next);
-        else if (c === 45 && sql.charCodeAt(next) === 45) {
-          const newline = sql.indexOf('\n', next);
-          through = newline === -1 ? end - 1 : newline;
-        } else if (c === 47 && sql.charCodeAt(next) === 42) through = blockCommentEnd(sql, next + 1) - 1;
-        else through = i;
-        if (through < i) return this.needsScanner(sql);
-        for (let k = i; k <= through; k++) {
-          const d = sql.charCodeAt(k);
+        next = sql.indexOf('"', next) + 1;
+        if (next === 0) return this.needsScanner(sql);
+      } else if (c === 45 && sql.charCodeAt(next) === 45) {
+        const newline = sql.indexOf('\n', next);
+        next = newline === -1 ? end : newline + 1;
+      } else if (c === 47 && sql.charCodeAt(next) === 42) {
+        next = blockCommentEnd(sql, next + 1);
+        if (next === -1) return this.needsScanner(sql);
+      }
+      if (mark === 0) {
+        for (; i < next; i++) {
+          const d = sql.charCodeAt(i);
           h1 = Math.imul(h1 ^ d, 2654435761);
           h2 = Math.imul(h2 ^ d, 1597334677);
           h3 = Math.imul(h3 ^ d, 16777619);
         }
-        i = through + 1;
-        continue;
+      } else {
+        for (; i < next; i++) h3 = Math.imul(h3 ^ sql.charCodeAt(i), 16777619);
+        h1 = Math.imul(h1 ^ mark, 2654435761);
+        h2 = Math.imul(h2 ^ mark, 1597334677);
       }
-      for (let k = i; k < next; k++) h3 = Math.imul(h3 ^ sql.charCodeAt(k), 16777619);
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
-      i = next;
     }
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
