@@ -2,14 +2,14 @@
 // and the trackers' own retained heap. Run with --expose-gc; `--memory=<scenario>` measures one memory scenario
 // in a fresh process (so no earlier scenario's cache contents count), without it the hot path is measured.
 import { context, trace } from '@opentelemetry/api';
-import type { PoolTracker, QueryEvent, TrackedPool, TrackerFanout as Fanout } from '../src/telemetry/tracker.js';
+import type { PoolTracker, QueryEvent, TrackedPool, TrackerFanout as Fanout } from '../src/tracker.js';
 import { startCountingSdk } from './sdk.js';
 import { shipped } from './shipped.js';
 
-const { ConnectionMonitor } = await shipped<typeof import('../src/telemetry/monitor.js')>('telemetry/monitor.js');
-const { PgMetricProducer } = await shipped<typeof import('../src/telemetry/metric-producer.js')>('telemetry/metric-producer.js');
-const { createOtelTracker } = await shipped<typeof import('../src/telemetry/otel.js')>('telemetry/otel.js');
-const { TrackerFanout } = await shipped<typeof import('../src/telemetry/tracker.js')>('telemetry/tracker.js');
+const { ConnectionMonitor } = await shipped<typeof import('../src/telemetry/monitor/monitor.js')>('telemetry/monitor.js');
+const { PgMetricProducer } = await shipped<typeof import('../src/telemetry/otel/metric-producer.js')>('telemetry/metric-producer.js');
+const { createOtelTracker } = await shipped<typeof import('../src/telemetry/otel/otel-tracker.js')>('telemetry/otel.js');
+const { TrackerFanout } = await shipped<typeof import('../src/tracker.js')>('telemetry/tracker.js');
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const quiet = { warn: () => undefined };

@@ -26,8 +26,9 @@ export {
 } from './errors.js';
 export type { PgManagerErrorCode, PoolCounts, MigrationFailure } from './errors.js';
 export { Lease } from './pool/lease.js';
-export { classifyError, backoffDelay } from './query/retry.js';
-export type { RetryDecision, FailurePhase } from './query/retry.js';
+export { classifyError } from './sqlstate.js';
+export { backoffDelay } from './backoff.js';
+export type { RetryDecision, FailurePhase } from './sqlstate.js';
 export type {
   PoolTracker,
   TrackedPool,
@@ -37,7 +38,7 @@ export type {
   RetryEvent,
   LeakEvent,
   Logger,
-} from './telemetry/tracker.js';
+} from './tracker.js';
 export { runMigrations } from './migrations/runner.js';
 export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
 export type { MigrationTimeouts } from './migrations/options.js';
@@ -55,11 +56,11 @@ export {
   ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
-} from './telemetry/otel.js';
-export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel.js';
-export { PgMetricProducer } from './telemetry/metric-producer.js';
-export { pgMetricProducers } from './telemetry/producer-attach.js';
-export { ConnectionMonitor, HISTORY_SIZE } from './telemetry/monitor.js';
+} from './telemetry/otel/otel-tracker.js';
+export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel/otel-tracker.js';
+export { PgMetricProducer } from './telemetry/otel/metric-producer.js';
+export { pgMetricProducers } from './telemetry/otel/producer-attach.js';
+export { ConnectionMonitor, HISTORY_SIZE } from './telemetry/monitor/monitor.js';
 export type {
   MonitorSettings,
   MonitorOptions,
@@ -75,7 +76,7 @@ export type {
   HealthContext,
   HealthState,
   HealthThresholds,
-} from './telemetry/monitor.js';
-export { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/health.js';
-export { normalizeSql, ShapeCache, MAX_NORMALIZED_LENGTH } from './query/fingerprint.js';
-export type { QueryShape } from './query/fingerprint.js';
+} from './telemetry/monitor/monitor.js';
+export { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/monitor/health.js';
+export { normalizeSql, ShapeCache, MAX_NORMALIZED_LENGTH } from './sql/fingerprint.js';
+export type { QueryShape } from './sql/fingerprint.js';

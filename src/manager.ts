@@ -16,9 +16,10 @@ import type { PoolFaceRoutes } from './pool/pool-face.js';
 import { buildPool, claimPool, describeAdoptedPool } from './pool/pool-source.js';
 import { checkMigrationTimeouts, type MigrationTimeouts } from './migrations/options.js';
 import { runMigrations } from './migrations/runner.js';
-import { backoffDelay, classifyError, isConnectionBroken, sleep, sqlstateOf } from './query/retry.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { classifyError, isConnectionBroken, sqlstateOf } from './sqlstate.js';
 import { QueryRun, typedLoss, type QueryRouting, type QueryRunOptions } from './query/query-run.js';
-import { loadSqlParser } from './query/fingerprint.js';
+import { loadSqlParser } from './sql/fingerprint.js';
 import {
   ConnectionMonitor,
   unmonitoredHealth,
@@ -28,9 +29,9 @@ import {
   type MonitorReport,
   type MonitorSettings,
   type QueryStatsReport,
-} from './telemetry/monitor.js';
-import { createOtelTracker, type TelemetryOptions } from './telemetry/otel.js';
-import { TrackerFanout, type Logger, type PoolTracker } from './telemetry/tracker.js';
+} from './telemetry/monitor/monitor.js';
+import { createOtelTracker, type TelemetryOptions } from './telemetry/otel/otel-tracker.js';
+import { TrackerFanout, type Logger, type PoolTracker } from './tracker.js';
 
 export interface ConnectionOptions {
   /** Acquisition timeout for this call; defaults to CONNECTION_TIMEOUT_SECONDS. */

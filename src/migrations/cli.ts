@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
 import { ConfigError, describeError, MigrationError } from '../errors.js';
-import type { Logger } from '../telemetry/tracker.js';
+import type { Logger } from '../tracker.js';
 import { checkMigrationTimeouts, MIGRATION_TIMEOUT_FLAGS, type MigrationTimeouts } from './options.js';
 import { runMigrations } from './runner.js';
 import { getMigrationStatus, type MigrationStatus } from './status.js';

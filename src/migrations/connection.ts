@@ -1,7 +1,7 @@
 // The migration runner's own connection: one pg.Client, outside every pool.
 import pg from 'pg';
 import { connectionFields, type DatabaseTarget } from '../config.js';
-import type { Logger } from '../telemetry/tracker.js';
+import type { Logger } from '../tracker.js';
 
 export interface MigrationConnectionOptions {
   applicationName: string;

@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MigrationError } from '../errors.js';
-import { backoffDelay, sleep } from '../query/retry.js';
-import type { Logger } from '../telemetry/tracker.js';
+import { backoffDelay, sleep } from '../backoff.js';
+import type { Logger } from '../tracker.js';
 import { whereToSet } from './options.js';
 
 /**

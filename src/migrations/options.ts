@@ -1,7 +1,7 @@
 // Options of the migration runner and the status reader: their defaults, validation, and where a user sets each timeout.
 import { MAX_TIMER_MS } from '../config.js';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../telemetry/tracker.js';
+import type { Logger } from '../tracker.js';
 
 /** The timeouts a user of PostgresManager.create() sets as `migrations: { ... }`. */
 export interface MigrationTimeouts {

@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config.js';
 import { MigrationError } from '../errors.js';
-import { sqlstateOf } from '../query/retry.js';
+import { sqlstateOf } from '../sqlstate.js';
 import { openMigrationClient } from './connection.js';
 import { readMigrationFiles, type MigrationFile } from './files.js';
 import { createHistory, historyExists, locateHistory, readHistory, recordApplied, type HistoryTable } from './history.js';

@@ -2,7 +2,7 @@
 import { inspect } from 'node:util';
 import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
-import { isConnectionBroken } from '../query/retry.js';
+import { isConnectionBroken } from '../sqlstate.js';
 import type { Slotted } from './live-set.js';
 import { isListening, reportStatementsTo, type StatementSink } from './statement-reporting.js';
 

@@ -3,13 +3,13 @@
 import pg from 'pg';
 import { MAX_TIMER_MS, type DatabaseTarget } from '../config.js';
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
-import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../telemetry/tracker.js';
+import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
 import { LiveSet, type Slotted } from './live-set.js';
 import { installStatementReporting, isStatementReporting, type StatementSink } from './statement-reporting.js';
 import { installPoolFace, type PoolFaceRoutes } from './pool-face.js';
 import { unclaimPool } from './pool-source.js';
-import { sqlstateOf } from '../query/retry.js';
+import { sqlstateOf } from '../sqlstate.js';
 
 export interface ManagedPoolOptions {
   name: string;

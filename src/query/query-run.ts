@@ -7,8 +7,9 @@ import type { RetryOptions } from '../config.js';
 import { ConnectionLostError, ManagerClosedError, PgManagerError, RetryExhaustedError } from '../errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { AcquireRequest, ManagedPool } from '../pool/managed-pool.js';
-import type { TrackerFanout } from '../telemetry/tracker.js';
-import { backoffDelay, classifyError, isConnectionBroken, sqlstateOf, type FailurePhase } from './retry.js';
+import type { TrackerFanout } from '../tracker.js';
+import { backoffDelay } from '../backoff.js';
+import { classifyError, isConnectionBroken, sqlstateOf, type FailurePhase } from '../sqlstate.js';
 
 export interface QueryRunOptions {
   timeoutMs?: number;

@@ -48,13 +48,13 @@ import {
   METRIC_DB_CLIENT_CONNECTION_USE_TIME,
   METRIC_DB_CLIENT_CONNECTION_WAIT_TIME,
 } from '@opentelemetry/semantic-conventions/incubating';
-import { ConfigError } from '../errors.js';
-import { sharedShapes, type QueryShape } from '../query/fingerprint.js';
+import { ConfigError } from '../../errors.js';
+import { sharedShapes, type QueryShape } from '../../sql/fingerprint.js';
 import type { HistogramRecorder, HistogramSpec, PgMetricProducer } from './metric-producer.js';
 import { producerFor } from './producer-attach.js';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
-import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from './tracker.js';
-import { wallClockMs } from './wall-clock.js';
+import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from '../../tracker.js';
+import { wallClockMs } from '../wall-clock.js';
 
 export { INSTRUMENTATION_SCOPE };
 

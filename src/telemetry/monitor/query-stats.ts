@@ -1,7 +1,7 @@
 // Per-fingerprint query statistics (the seed's QueryMetrics) in a table bounded by least-recent use.
-import type { QueryShape } from '../query/fingerprint.js';
+import type { QueryShape } from '../../sql/fingerprint.js';
 import { percentile, roundMs } from './acquisition-window.js';
-import { wallClockMs } from './wall-clock.js';
+import { wallClockMs } from '../wall-clock.js';
 
 /** Durations kept per fingerprint for its p95: the latest executions, so the figure follows change. */
 const RECENT_DURATIONS = 64;

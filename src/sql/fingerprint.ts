@@ -1,6 +1,6 @@
 // SQL shapes for telemetry: literals replaced by placeholders, a stable fingerprint, the operation and table, cached by raw text.
 import { TextKeys } from './literal-blind-key.js';
-import * as lexical from './sql-lexical.js';
+import * as lexical from './lexical.js';
 
 export interface QueryShape {
   /** 16 hex digits; equal for texts that differ only in literals, comments, whitespace, keyword case or list lengths. */

@@ -6,7 +6,7 @@
 // scanner would cut) gives no key, and the text takes the scanner. With libpg-query loaded the
 // shape cache uses no key: a literal can make PostgreSQL's parse fail (float(99)) and change the shape.
 
-import * as lexical from './sql-lexical.js';
+import * as lexical from './lexical.js';
 
 // Local names for the shared classes (see sql-lexical.ts).
 const { MAX_SCANNED_LENGTH, isDigit, isIdentPart } = lexical;

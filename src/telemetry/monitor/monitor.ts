@@ -1,10 +1,10 @@
 // In-process aggregator for apps without a collector: acquisition and query statistics, graded health, slow queries, leaks, history.
-import { ConfigError } from '../errors.js';
-import { sharedShapes, sqlParserLoaded, type ShapeCache } from '../query/fingerprint.js';
+import { ConfigError } from '../../errors.js';
+import { sharedShapes, sqlParserLoaded, type ShapeCache } from '../../sql/fingerprint.js';
 import { AcquisitionWindow, roundMs, type AcquisitionSummary } from './acquisition-window.js';
 import { Grader, resolveThresholds, type HealthContext, type HealthState, type HealthThresholds, type PoolFacts } from './health.js';
 import { QueryTable, type QueryStats, type QueryStatsReport } from './query-stats.js';
-import type { LeakEvent, Logger, PoolRole, PoolTracker, QueryEvent, TrackedPool } from './tracker.js';
+import type { LeakEvent, Logger, PoolRole, PoolTracker, QueryEvent, TrackedPool } from '../../tracker.js';
 
 export type { HealthContext, HealthState, HealthThresholds } from './health.js';
 export type { QueryStatsReport } from './query-stats.js';

@@ -1,6 +1,6 @@
-// Which failures may be retried, and how long to wait before the next attempt.
+// SQLSTATE classification: which failures may be retried, and which mean the connection is gone.
 // The table is ../shared/research/reliability.md §2.3: never re-send what might have run.
-import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
+import { ConnectionTimeoutError, ManagerClosedError } from './errors.js';
 
 /**
  * - `retry`: nothing reached the server, or the server rejected the statement atomically.
@@ -71,19 +71,4 @@ export function classifyError(error: unknown, phase: FailurePhase): RetryDecisio
     return 'fail';
   }
   return isConnectionBroken(error) ? 'retry-if-idempotent' : 'fail';
-}
-
-export interface BackoffOptions {
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-/** Full jitter: random(0, min(cap, base * 2^retry)), with retry counted from 0. */
-export function backoffDelay(retry: number, options: BackoffOptions, random: () => number = Math.random): number {
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retry);
-  return Math.floor(random() * ceiling);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,6 @@
 // Health grading for the monitor: documented thresholds, and the rules that turn pool facts into a status with reasons.
-import { ConfigError } from '../errors.js';
-import type { PoolRole } from './tracker.js';
+import { ConfigError } from '../../errors.js';
+import type { PoolRole } from '../../tracker.js';
 
 export type HealthState = 'healthy' | 'warning' | 'critical';
 
