@@ -1,5 +1,5 @@
 // Scenario 2: backends killed while idle, while leased, mid-statement and mid-transaction.
-// The idle / mid-read / mid-INSERT cases through query() are in test/retries.test.ts.
+// The idle / mid-read / mid-INSERT cases through query() are in test/query/retries.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery, countConnections, createTestDatabase, eventually, terminateBackends, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';

@@ -1,5 +1,5 @@
 // Scenario 11: a unique password and unique parameter values never surface, even through faults, leaks and slow calls.
-// test/otel-redaction.test.ts covers server messages that echo data on a calm server; this adds the bad day.
+// test/telemetry/otel-redaction.test.ts covers server messages that echo data on a calm server; this adds the bad day.
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';

@@ -1,5 +1,5 @@
 // Scenario 8: close() under load, with leaked leases, running statements and callers waiting to retry.
-// The single in-flight / single queued / leaked-lease basics are in test/replica-and-close.test.ts.
+// The single in-flight / single queued / leaked-lease basics are in test/query/replica-and-close.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseReleasedError, ManagerClosedError, PgManagerError, type PostgresManager } from '../../src/index.js';
 import { adminQuery, countConnections, createTestDatabase, eventually, terminateBackends, type TestDatabase } from '../support/db.js';

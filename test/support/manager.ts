@@ -1,6 +1,6 @@
 // Builds managers for tests: a unique application_name per manager so server-side counts are exact.
 import { PostgresManager, type CreateOptions } from '../../src/index.js';
-import type { Logger } from '../../src/telemetry/tracker.js';
+import type { Logger } from '../../src/tracker.js';
 import { uniqueName } from './db.js';
 
 export interface CapturingLogger extends Logger {

@@ -1,0 +1,50 @@
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPasswordRole, createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createManager } from '../support/manager.js';
+
+const PASSWORD = `pw-${Math.random().toString(36).slice(2)}-SECRET`;
+let database: TestDatabase;
+let url: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase('secrets');
+  ({ url } = await createPasswordRole(database.name, PASSWORD));
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+describe('the password never shows', () => {
+  it('is really used to connect, yet absent from inspect, JSON and metrics', async () => {
+    const { db, logger } = await createManager(url, { readReplicaUrl: url });
+    try {
+      const lease = await db.getConnection();
+      expect((await lease.client.query('SELECT current_user AS u')).rows[0]?.u).toMatch(/^role_/);
+      for (const text of [
+        inspect(db, { depth: 20, showHidden: false }),
+        inspect(db.config, { depth: 20 }),
+        inspect(lease, { depth: 4 }),
+        JSON.stringify(db),
+        JSON.stringify(db.getPoolMetrics()),
+        JSON.stringify(db.config),
+        ...logger.lines,
+      ]) {
+        expect(text).not.toContain(PASSWORD);
+      }
+      expect(inspect(db)).toContain('*****');
+      lease.release();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('is absent from the error when authentication fails', async () => {
+    const wrong = new URL(url);
+    wrong.password = `${PASSWORD}-wrong`;
+    const error = await createManager(wrong.toString()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: '28P01' });
+    expect(inspect(error, { depth: 10 })).not.toContain(PASSWORD);
+  });
+});
