@@ -156,7 +156,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       slowQueryThresholdMs: SLOW_QUERY_THRESHOLD_MS,
     });
     const running = load;
-    frames = setInterval(() => view.show(builder.build(running.stats(), recentLog)), FRAME_EVERY_MS);
+    frames = setInterval(() => {
+      const frame = builder.build(running.stats(), recentLog);
+      view.show(frame);
+      running.frameShown(frame.metrics.pools.primary.waiting);
+    }, FRAME_EVERY_MS);
     await Promise.race([load.elapsed, stopped]);
     clearInterval(frames);
     await load.stop();
