@@ -6,10 +6,10 @@ import type { PoolTracker, QueryEvent, TrackedPool, TrackerFanout as Fanout } fr
 import { startCountingSdk } from './sdk.js';
 import { shipped } from './shipped.js';
 
-const { ConnectionMonitor } = await shipped<typeof import('../src/telemetry/monitor/monitor.js')>('telemetry/monitor.js');
-const { PgMetricProducer } = await shipped<typeof import('../src/telemetry/otel/metric-producer.js')>('telemetry/metric-producer.js');
-const { createOtelTracker } = await shipped<typeof import('../src/telemetry/otel/otel-tracker.js')>('telemetry/otel.js');
-const { TrackerFanout } = await shipped<typeof import('../src/tracker.js')>('telemetry/tracker.js');
+const { ConnectionMonitor } = await shipped<typeof import('../src/telemetry/monitor/monitor.js')>('telemetry/monitor/monitor.js');
+const { PgMetricProducer } = await shipped<typeof import('../src/telemetry/otel/metric-producer.js')>('telemetry/otel/metric-producer.js');
+const { createOtelTracker } = await shipped<typeof import('../src/telemetry/otel/otel-tracker.js')>('telemetry/otel/otel-tracker.js');
+const { TrackerFanout } = await shipped<typeof import('../src/tracker.js')>('tracker.js');
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const quiet = { warn: () => undefined };

@@ -1,16 +1,8 @@
 // Public exports of otel-pg-manager.
 export { PostgresManager } from './manager.js';
-export type {
-  CloseOptions,
-  ConnectionOptions,
-  CreateOptions,
-  IsolationLevel,
-  PoolMetrics,
-  PoolState,
-  QueryOptions,
-  SchemaStatus,
-  TransactionOptions,
-} from './manager.js';
+export type { CloseOptions, ConnectionOptions, CreateOptions, QueryOptions } from './manager/options.js';
+export type { PoolMetrics, PoolState, SchemaStatus } from './manager/reports.js';
+export type { IsolationLevel, TransactionOptions } from './query/transaction.js';
 export { resolveConfig, parseDatabaseUrl } from './config.js';
 export type { ManagerConfig, ManagerOptions, RetryOptions, SchemaInitPolicy, SqlNormalizer, DatabaseTarget } from './config.js';
 export {
@@ -44,9 +36,9 @@ export type { MigrationOptions, MigrationResult } from './migrations/runner.js';
 export type { MigrationTimeouts } from './migrations/options.js';
 export { getMigrationStatus } from './migrations/status.js';
 export type { MigrationStatus, MigrationStatusOptions, AppliedMigration, PendingMigration } from './migrations/status.js';
+export { createOtelTracker } from './telemetry/otel/otel-tracker.js';
+export { INSTRUMENTATION_SCOPE } from './telemetry/otel/scope.js';
 export {
-  createOtelTracker,
-  INSTRUMENTATION_SCOPE,
   METRIC_PG_MANAGER_CONNECTION_LEAKS,
   METRIC_PG_MANAGER_SLOW_QUERIES,
   METRIC_PG_MANAGER_RETRIES,
@@ -56,7 +48,7 @@ export {
   ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
-} from './telemetry/otel/otel-tracker.js';
+} from './telemetry/otel/names.js';
 export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel/otel-tracker.js';
 export { PgMetricProducer } from './telemetry/otel/metric-producer.js';
 export { pgMetricProducers } from './telemetry/otel/producer-attach.js';
@@ -76,7 +68,8 @@ export type {
   HealthContext,
   HealthState,
   HealthThresholds,
-} from './telemetry/monitor/monitor.js';
+} from './telemetry/monitor/report.js';
 export { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/monitor/health.js';
-export { normalizeSql, ShapeCache, MAX_NORMALIZED_LENGTH } from './sql/fingerprint.js';
-export type { QueryShape } from './sql/fingerprint.js';
+export { normalizeSql, type QueryShape } from './sql/shape.js';
+export { ShapeCache } from './sql/shape-cache.js';
+export { MAX_NORMALIZED_LENGTH } from './sql/renderer.js';

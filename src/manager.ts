@@ -1,236 +1,79 @@
-// PostgresManager: the public face. Wires pools, retries and trackers; knows nothing of OpenTelemetry.
-import pg from 'pg';
+// PostgresManager: the public face. Composes pools, routing, retries and trackers; knows nothing of OpenTelemetry.
+import type pg from 'pg';
 import { inspect } from 'node:util';
-import { resolveConfig, type AdoptedTargets, type DatabaseTarget, type ManagerConfig, type ManagerOptions } from './config.js';
-import {
-  ConfigError,
-  ConnectionTimeoutError,
-  ManagerClosedError,
-  RetryExhaustedError,
-  TransactionRolledBackError,
-} from './errors.js';
+import { resolveConfig, type ManagerConfig } from './config.js';
+import { ManagerClosedError } from './errors.js';
 import type { Lease } from './pool/lease.js';
-import { Borrower } from './pool/borrower.js';
-import { ManagedPool, type AcquireRequest } from './pool/managed-pool.js';
-import type { PoolFaceRoutes } from './pool/pool-face.js';
-import { buildPool, claimPool, describeAdoptedPool } from './pool/pool-source.js';
-import { checkMigrationTimeouts, type MigrationTimeouts } from './migrations/options.js';
-import { runMigrations } from './migrations/runner.js';
-import { backoffDelay, sleep } from './backoff.js';
-import { classifyError, isConnectionBroken, sqlstateOf } from './sqlstate.js';
-import { QueryRun, typedLoss, type QueryRouting, type QueryRunOptions } from './query/query-run.js';
-import { loadSqlParser } from './sql/fingerprint.js';
+import { pgModuleFor } from './pool/pg-module.js';
+import { claimAdoptedPools, describeAdoptedPools, PoolSet, type AdoptedPools } from './pool/pool-set.js';
+import { checkMigrationTimeouts } from './migrations/options.js';
+import { Acquisition } from './query/acquisition.js';
+import { faceRoutes } from './query/face-routes.js';
+import { QueryRun } from './query/query-run.js';
+import { ReplicaRouting } from './query/replica-routing.js';
+import { runTransaction, withLease, type TransactionOptions } from './query/transaction.js';
+import type { ConnectionMonitor } from './telemetry/monitor/monitor.js';
 import {
-  ConnectionMonitor,
   unmonitoredHealth,
   unmonitoredReport,
   type HealthContext,
   type HealthStatus,
-  type MonitorReport,
-  type MonitorSettings,
   type QueryStatsReport,
-} from './telemetry/monitor/monitor.js';
-import { createOtelTracker, type TelemetryOptions } from './telemetry/otel/otel-tracker.js';
+} from './telemetry/monitor/report.js';
 import { TrackerFanout, type Logger, type PoolTracker } from './tracker.js';
-
-export interface ConnectionOptions {
-  /** Acquisition timeout for this call; defaults to CONNECTION_TIMEOUT_SECONDS. */
-  timeoutMs?: number;
-  /** Route to the replica when one is configured and reachable. */
-  readOnly?: boolean;
-}
-
-export interface QueryOptions extends ConnectionOptions {
-  /**
-   * The statement may safely run twice (a read, an upsert, an insert guarded by a unique key).
-   * Only then is it re-sent after the connection was lost mid-statement. Defaults to `readOnly`;
-   * `false` keeps even a read from being sent twice.
-   */
-  idempotent?: boolean;
-}
-
-export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
-
-export interface TransactionOptions {
-  timeoutMs?: number;
-  isolationLevel?: IsolationLevel;
-}
-
-export interface CloseOptions {
-  /** How long in-flight work may take before its connections are destroyed (default 10 s). */
-  timeoutMs?: number;
-}
-
-export interface PoolState {
-  name: string;
-  role: 'primary' | 'replica';
-  total: number;
-  idle: number;
-  used: number;
-  /** Connections being opened, not yet in `total`. */
-  opening: number;
-  waiting: number;
-  max: number;
-  min: number;
-}
-
-export interface SchemaStatus {
-  state: 'applied' | 'failed' | 'skipped';
-  /** Files applied by this start-up (empty when everything was already applied). */
-  applied: string[];
-  /** Why schema initialization failed (kept for health reporting under schemaInit 'log'). */
-  error?: { message: string; file?: string; sqlstate?: string };
-}
-
-export interface PoolMetrics extends MonitorReport {
-  pools: { primary: PoolState; replica?: PoolState };
-  replicaAvailable: boolean | null;
-  schema: SchemaStatus;
-}
-
-export interface CreateOptions extends ManagerOptions {
-  /**
-   * An app's own pg.Pool to manage instead of building one from databaseUrl: its own callers'
-   * pool.query() and pool.connect() are then timed, counted and leak-checked too. The pool keeps
-   * its settings (max, min, timeouts, TLS); the manager closes it on close().
-   */
-  pool?: pg.Pool;
-  /** The same for the read replica, instead of readReplicaUrl. */
-  readPool?: pg.Pool;
-  /** Where warnings go (console by default). Messages never contain passwords or parameter values. */
-  logger?: Logger;
-  /** Providers and span options for the OpenTelemetry tracker (attached when monitoring is enabled). */
-  telemetry?: TelemetryOptions;
-  /** Snapshot interval, tracked-query bound and health thresholds of the in-process monitor. */
-  monitor?: MonitorSettings;
-  /** Timeouts of the start-up migrations; DB_STATEMENT_TIMEOUT_MS and the pools' settings do not apply to them. */
-  migrations?: MigrationTimeouts;
-}
-
-// Checked at run time: the level is spliced into BEGIN, and JavaScript callers bypass the type.
-const ISOLATION_LEVELS = new Set<IsolationLevel>(['read committed', 'repeatable read', 'serializable']);
-/** SQLSTATEs after which a whole transaction callback is run again. */
-const TRANSACTION_RETRY_STATES = new Set(['40001', '40P01']);
-/** After a replica fails to connect, reads go to the primary for this long before the replica is tried again. */
-const REPLICA_COOLDOWN_MS = 5000;
+import { attachBuiltInTrackers } from './manager/built-in-trackers.js';
+import type { CloseOptions, ConnectionOptions, CreateOptions, QueryOptions } from './manager/options.js';
+import { poolStates, type PoolMetrics, type SchemaStatus } from './manager/reports.js';
+import { initializeSchema } from './manager/schema-init.js';
 
 const NO_OPTIONS: QueryOptions = Object.freeze({});
-
-interface AdoptedPools {
-  pool: pg.Pool | undefined;
-  readPool: pg.Pool | undefined;
-}
 
 const consoleLogger: Logger = { warn: (message) => console.warn(message), info: (message) => console.info(message) };
 
 export class PostgresManager {
   readonly config: ManagerConfig;
-  private readonly primary: ManagedPool;
-  private readonly replica: ManagedPool | undefined;
+  private readonly pools: PoolSet;
+  private readonly replicas: ReplicaRouting;
+  private readonly calls: Acquisition;
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
-  private readonly migrationTimeouts: MigrationTimeouts;
   private monitor: ConnectionMonitor | undefined;
-  private replicaDownUntil = 0;
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
-  private readonly routing: QueryRouting;
-  /** Pools the app built and handed over (create({ pool, readPool })). */
-  private readonly adopted: ManagedPool[];
 
-  private constructor(config: ManagerConfig, logger: Logger, migrationTimeouts: MigrationTimeouts, adopted: AdoptedPools) {
+  private constructor(config: ManagerConfig, logger: Logger, adopted: AdoptedPools) {
     this.config = config;
     this.logger = logger;
-    this.migrationTimeouts = migrationTimeouts;
     this.trackers = new TrackerFanout(logger);
-    const managed = (role: 'primary' | 'replica', target: DatabaseTarget, own: pg.Pool | undefined): ManagedPool => {
-      const pool = own ?? buildPool({ ...config, min: config.minConnections, max: config.maxConnections, target });
-      return new ManagedPool({
-        name: config.poolNames[role],
-        role,
-        pool,
-        target,
-        connectionTimeoutMs: config.connectionTimeoutMs,
-        leakDetectionThresholdMs: config.leakDetectionThresholdMs,
-        trackers: this.trackers,
-        logger,
-      });
-    };
-    this.primary = managed('primary', config.primary, adopted.pool);
-    this.replica = config.replica ? managed('replica', config.replica, adopted.readPool) : undefined;
-    this.routing = {
-      trackers: this.trackers,
-      retry: config.retry,
-      isClosing: () => this.closing !== undefined,
-      poolFor: (readOnly) => (readOnly ? this.readTarget() : this.primary),
-      replicaFailed: (pool, error) => this.replicaFailed(pool, error),
-    };
-    for (const pool of this.pools()) pool.installFace(this.faceRoutes(pool));
-    this.adopted = this.pools().filter((pool) => pool.pool === adopted.pool || pool.pool === adopted.readPool);
+    this.pools = new PoolSet(config, this.trackers, logger, adopted);
+    this.replicas = new ReplicaRouting(this.pools.primary, this.pools.replica, logger);
+    this.calls = new Acquisition(this.trackers, config.retry, this.replicas, () => this.closing !== undefined);
+    for (const pool of this.pools.all()) pool.installFace(faceRoutes(this.calls, pool, () => this.close()));
   }
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
     const { logger, telemetry, monitor, migrations, pool, readPool, ...managerOptions } = options;
-    const adopted: AdoptedTargets = {
-      primary: pool === undefined ? undefined : describeAdoptedPool(pool, 'pool'),
-      replica: readPool === undefined ? undefined : describeAdoptedPool(readPool, 'readPool'),
-    };
-    if (pool !== undefined && pool === readPool) throw new ConfigError('readPool', 'must be a different pg.Pool from pool');
-    const config = resolveConfig(managerOptions, adopted);
+    const adopted: AdoptedPools = { pool, readPool };
+    const config = resolveConfig(managerOptions, describeAdoptedPools(adopted));
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
-    if (pool) claimPool(pool, 'pool');
-    if (readPool) claimPool(readPool, 'readPool');
-    const manager = new PostgresManager(config, logger ?? consoleLogger, migrationTimeouts, { pool, readPool });
+    claimAdoptedPools(adopted);
+    const manager = new PostgresManager(config, logger ?? consoleLogger, adopted);
     try {
-      if (manager.config.monitoringEnabled) {
-        // The benchmark's cache-miss workload showed the parser costing twice the scanner per new text,
-        // so it is opt-in; loaded once, before the first query.
-        if (manager.config.sqlNormalizer === 'libpg-query' && !(await loadSqlParser())) {
-          manager.logger.warn('otel-pg-manager: libpg-query could not be loaded; SQL is normalized by the scanner');
-        }
-        // Throws ConfigError on bad monitor or telemetry settings, after the pools' timers started.
-        manager.attachBuiltInTrackers(telemetry, monitor);
+      // With MONITORING_ENABLED=false no tracker is attached at all. Bad monitor or telemetry settings
+      // throw ConfigError here, after the pools' timers started.
+      if (config.monitoringEnabled) {
+        manager.monitor = await attachBuiltInTrackers(config, manager.logger, { telemetry, monitor }, (tracker) => manager.addTracker(tracker));
       }
-      await manager.warmUp(manager.primary);
+      await manager.calls.warmUp(manager.pools.primary);
+      manager.schema = await initializeSchema(config, migrationTimeouts, manager.logger);
     } catch (error) {
       await manager.abandon();
       throw error;
     }
-    await manager.initializeSchema();
-    if (manager.replica) {
-      await manager.warmUp(manager.replica).catch((error: unknown) => {
-        manager.markReplicaDown(error);
-      });
-    }
+    const { replica } = manager.pools;
+    if (replica) await manager.calls.warmUp(replica).catch((error: unknown) => manager.replicas.markReplicaDown(error));
     return manager;
-  }
-
-  /**
-   * Applies the app's pending migrations when it named a folder: the schema is the app's, so without
-   * one nothing is applied. Under 'log' a failure is logged and kept for health reporting while the
-   * manager starts; under 'strict' it is thrown.
-   */
-  private async initializeSchema(): Promise<void> {
-    const dir = this.config.migrationsDir;
-    if (this.config.schemaInit === 'off' || dir === undefined) return;
-    try {
-      const result = await runMigrations(this.config.primary, {
-        dir,
-        applicationName: `${this.config.applicationName}-migrate`,
-        logger: this.logger,
-        ...this.migrationTimeouts,
-      });
-      this.schema = { state: 'applied', applied: result.applied };
-    } catch (error) {
-      if (this.config.schemaInit === 'strict') {
-        await this.abandon();
-        throw error;
-      }
-      const { message, file, sqlstate } = error as { message?: string; file?: string; sqlstate?: string };
-      this.schema = { state: 'failed', applied: [], error: { message: message ?? String(error), file, sqlstate } };
-      this.logger.warn(`otel-pg-manager: schema initialization failed; starting anyway (schemaInit 'log'): ${message ?? String(error)}`);
-    }
   }
 
   /**
@@ -238,7 +81,7 @@ export class PostgresManager {
    * open and as they were, so the app (or a create() it retries) can go on using them.
    */
   private async abandon(): Promise<void> {
-    for (const pool of this.adopted) pool.handBack();
+    this.pools.handBackAdopted();
     await this.close({ timeoutMs: 1000 });
   }
 
@@ -247,68 +90,16 @@ export class PostgresManager {
     return this.schema;
   }
 
-  /** Opens the minimum number of connections (at least one, which proves the server answers). */
-  private async warmUp(pool: ManagedPool): Promise<void> {
-    const leases = await Promise.allSettled(
-      Array.from({ length: Math.max(1, pool.min) }, () => this.acquireWithRetry(pool, pool.defaultTimeoutMs, undefined)),
-    );
-    for (const result of leases) if (result.status === 'fulfilled') result.value.release();
-    const failure = leases.find((r) => r.status === 'rejected');
-    if (failure) throw failure.reason;
-  }
-
-  /** The monitor and the OpenTelemetry tracker; with MONITORING_ENABLED=false no tracker is attached at all. */
-  private attachBuiltInTrackers(telemetry: TelemetryOptions | undefined, monitor: MonitorSettings | undefined): void {
-    const { slowQueryThresholdMs } = this.config;
-    this.monitor = new ConnectionMonitor({ ...monitor, slowQueryThresholdMs, logger: this.logger });
-    this.addTracker(this.monitor);
-    this.addTracker(createOtelTracker({ ...telemetry, slowQueryThresholdMs }));
-  }
-
   /**
    * Adds a tracker; it is told about the existing pools at once. A tracker that throws, or whose
    * method returns a promise that rejects, is disabled with one warning.
    */
   addTracker(tracker: PoolTracker): void {
-    this.trackers.add(tracker, this.pools());
-  }
-
-  private pools(): ManagedPool[] {
-    return this.replica ? [this.primary, this.replica] : [this.primary];
+    this.trackers.add(tracker, this.pools.all());
   }
 
   private assertOpen(): void {
     if (this.closing) throw new ManagerClosedError();
-  }
-
-  private readTarget(): ManagedPool {
-    return this.replica && performance.now() >= this.replicaDownUntil ? this.replica : this.primary;
-  }
-
-  /**
-   * True when `pool` is the replica and it could not give a connection (unreachable, refusing, or
-   * saturated past the timeout): it is then skipped for a while and the caller served by the primary.
-   */
-  private replicaFailed(pool: ManagedPool, error: unknown): boolean {
-    if (pool !== this.replica) return false;
-    if (!(error instanceof ConnectionTimeoutError) && classifyError(error, 'acquire') !== 'retry') return false;
-    this.markReplicaDown(error);
-    return true;
-  }
-
-  private markReplicaDown(error: unknown): void {
-    const wasUp = performance.now() >= this.replicaDownUntil;
-    this.replicaDownUntil = performance.now() + REPLICA_COOLDOWN_MS;
-    if (wasUp) {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.logger.warn(`otel-pg-manager: replica unavailable (${reason}); reads go to the primary for ${REPLICA_COOLDOWN_MS / 1000} s`);
-    }
-  }
-
-  private borrower(from: (...args: never[]) => unknown): { stack?: string } | undefined {
-    // Only a tracker can report a leak, so without one there is no stack worth capturing.
-    if (!this.primary.leakDetectionEnabled || this.trackers.size === 0) return undefined;
-    return new Borrower(from);
   }
 
   /**
@@ -317,10 +108,7 @@ export class PostgresManager {
    */
   async getConnection(options: ConnectionOptions = {}): Promise<Lease> {
     this.assertOpen();
-    const borrower = this.borrower(this.getConnection);
-    return new Promise((resolve, reject) => {
-      this.lend(options.readOnly === true, options.timeoutMs, borrower, { acquired: (error, lease) => (error ? reject(error) : resolve(lease!)) });
-    });
+    return this.calls.lease(options.readOnly === true, options.timeoutMs, this.calls.borrower(this.getConnection));
   }
 
   /**
@@ -332,12 +120,12 @@ export class PostgresManager {
    * The client it hands out is pg's own PoolClient. `end()` closes the manager.
    */
   get pool(): pg.Pool {
-    return this.primary.pool;
+    return this.pools.primary.pool;
   }
 
   /** The replica's pg.Pool when one is configured (connect() and query() fall back to the primary as read() does), else the primary's. */
   get readPool(): pg.Pool {
-    return (this.replica ?? this.primary).pool;
+    return (this.pools.replica ?? this.pools.primary).pool;
   }
 
   /**
@@ -346,61 +134,12 @@ export class PostgresManager {
    * options they pass are ignored: the manager's configuration says where and how to connect.
    */
   pgModule(): typeof pg {
-    const pool = this.primary.pool;
-    // A constructor that returns an object makes `new` yield that object.
-    function ManagedPgPool(): pg.Pool {
-      return pool;
-    }
-    // pg's lazy `native` would hand a library pg-native's own Pool (TypeORM switches to it when pg-native is installed).
-    return Object.create(pg, { Pool: { value: ManagedPgPool, enumerable: true }, native: { value: null, enumerable: true } }) as typeof pg;
-  }
-
-  private faceRoutes(pool: ManagedPool): PoolFaceRoutes {
-    const readOnly = pool.role === 'replica';
-    // A statement from a library is only re-sent when it never reached the server, and its errors stay pg's.
-    const options: QueryRunOptions = Object.freeze({ timeoutMs: pool.ownTimeoutMs, readOnly, idempotent: false, pgErrors: true });
-    return {
-      connect: (from, done) => {
-        if (this.closing) return done(new ManagerClosedError(), undefined);
-        const request: AcquireRequest = { acquired: (error, lease) => done(error, lease?.client) };
-        this.lend(readOnly, pool.ownTimeoutMs, this.borrower(from), request);
-      },
-      query: (statement, values, resolve, reject) => {
-        if (this.closing) return reject(new ManagerClosedError());
-        new QueryRun(this.routing, statement, values, options, resolve, reject).start();
-      },
-      end: () => this.close(),
-    };
-  }
-
-  /** Lends a lease from the primary, or the replica for `readOnly` (the primary when the replica cannot serve). */
-  private lend(readOnly: boolean, timeoutMs: number | undefined, borrower: { stack?: string } | undefined, request: AcquireRequest): void {
-    const pool = readOnly ? this.readTarget() : this.primary;
-    const lent = { borrower, reportsStatements: true };
-    pool.acquireFor(
-      {
-        acquired: (error, lease) => {
-          if (error && this.replicaFailed(pool, error)) return this.primary.acquireFor(request, timeoutMs, undefined, lent);
-          request.acquired(error, lease);
-        },
-      },
-      timeoutMs,
-      undefined,
-      lent,
-    );
+    return pgModuleFor(this.pools.primary.pool);
   }
 
   /** Runs `fn` with a connection and always releases it, destroying it if `fn` broke it. */
   async withConnection<T>(fn: (client: pg.PoolClient) => Promise<T>, options: ConnectionOptions = {}): Promise<T> {
-    const lease = await this.getConnection(options);
-    try {
-      const value = await fn(lease.client);
-      lease.release();
-      return value;
-    } catch (error) {
-      lease.release(error);
-      throw error;
-    }
+    return withLease(await this.getConnection(options), fn);
   }
 
   /**
@@ -420,7 +159,7 @@ export class PostgresManager {
     // No borrower stack here (it would cost microseconds per call): the run itself releases its
     // lease, so holding it past the threshold means a long statement, which the slow-query list names.
     return new Promise((resolve, reject) => {
-      new QueryRun<R>(this.routing, sql, params as unknown[] | undefined, options, resolve, reject).start();
+      new QueryRun<R>(this.calls, sql, params as unknown[] | undefined, options, resolve, reject).start();
     });
   }
 
@@ -441,69 +180,12 @@ export class PostgresManager {
    */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.assertOpen();
-    if (options.isolationLevel !== undefined && !ISOLATION_LEVELS.has(options.isolationLevel)) {
-      throw new TypeError(`isolationLevel must be one of ${[...ISOLATION_LEVELS].join(', ')}`);
-    }
-    const begin = options.isolationLevel ? `BEGIN ISOLATION LEVEL ${options.isolationLevel.toUpperCase()}` : 'BEGIN';
-    const borrower = this.borrower(this.transaction);
-    const { maxRetries } = this.config.retry;
-    for (let attempt = 1; ; attempt++) {
-      const lease = await this.acquireWithRetry(this.primary, options.timeoutMs, borrower);
-      const client = lease.client;
-      let stage: 'begin' | 'body' | 'commit' = 'begin';
-      try {
-        await client.query(begin);
-        stage = 'body';
-        const value = await fn(client);
-        stage = 'commit';
-        const commit = await client.query('COMMIT');
-        if (commit.command === 'ROLLBACK') throw new TransactionRolledBackError();
-        lease.release();
-        return value;
-      } catch (error) {
-        const lost = isConnectionBroken(error);
-        const status = client.getTransactionStatus();
-        // On a dead or unanswering connection a ROLLBACK would only queue behind the lost statement;
-        // destroying the connection (release below) makes the server roll back instead.
-        if (!lost && (status === 'T' || status === 'E')) await client.query('ROLLBACK').catch(() => undefined);
-        lease.release(error);
-        const state = sqlstateOf(error);
-        // A connection that died before BEGIN was answered ran none of the callback: take another one.
-        const retryable = (state !== undefined && TRANSACTION_RETRY_STATES.has(state)) || (stage === 'begin' && lost);
-        if (!retryable) throw typedLoss(error, this.primary, stage === 'commit' ? 'unknown' : 'rolled back');
-        if (attempt > maxRetries || this.closing) throw new RetryExhaustedError(attempt, error);
-        await this.backOff(this.primary, attempt, error);
-      }
-    }
-  }
-
-  /** Acquisition with the same retry rules as `query` (nothing was sent yet, so failures may be retried). */
-  private async acquireWithRetry(pool: ManagedPool, timeoutMs: number | undefined, borrower: { stack?: string } | undefined): Promise<Lease> {
-    const { maxRetries } = this.config.retry;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await pool.acquire(timeoutMs, borrower);
-      } catch (error) {
-        if (classifyError(error, 'acquire') !== 'retry' || this.closing) throw error;
-        if (attempt > maxRetries) throw new RetryExhaustedError(attempt, error);
-        await this.backOff(pool, attempt, error);
-      }
-    }
-  }
-
-  /** Tells the trackers about the retry and waits its backoff delay. */
-  private backOff(pool: ManagedPool, attempt: number, error: unknown): Promise<void> {
-    const delayMs = backoffDelay(attempt - 1, this.config.retry);
-    this.trackers.retried({ pool, attempt, error, sqlstate: sqlstateOf(error), delayMs });
-    return sleep(delayMs);
+    return runTransaction(this.calls, fn, options, this.transaction);
   }
 
   /** What only the manager knows for health: how schema initialization went and whether the replica answers. */
   private healthContext(): HealthContext {
-    return {
-      schemaError: this.schema.error?.message,
-      replicaAvailable: this.replica ? performance.now() >= this.replicaDownUntil : null,
-    };
+    return { schemaError: this.schema.error?.message, replicaAvailable: this.replicas.replicaAvailable };
   }
 
   /** Health graded by the in-process monitor; without monitoring only the schema and the replica are graded. */
@@ -524,25 +206,11 @@ export class PostgresManager {
 
   /** A JSON-serializable snapshot of the pools, health, acquisition statistics, slow queries, leaks and history. */
   getPoolMetrics(): PoolMetrics {
-    const state = (pool: ManagedPool): PoolState => {
-      const counts = pool.counts();
-      return {
-        name: pool.name,
-        role: pool.role,
-        total: counts.total,
-        idle: counts.idle,
-        used: counts.total - counts.idle,
-        opening: counts.opening,
-        waiting: counts.waiting,
-        max: pool.max,
-        min: pool.min,
-      };
-    };
     const context = this.healthContext();
     const health = this.monitor?.report(context) ?? unmonitoredReport(context);
     return {
       ...health,
-      pools: this.replica ? { primary: state(this.primary), replica: state(this.replica) } : { primary: state(this.primary) },
+      pools: poolStates(this.pools),
       replicaAvailable: context.replicaAvailable,
       schema: this.schema,
     };
@@ -563,11 +231,7 @@ export class PostgresManager {
 
   private async shutdown(timeoutMs: number): Promise<void> {
     const started = performance.now();
-    const forced = await Promise.all(this.pools().map((pool) => pool.close(timeoutMs)));
-    const destroyed = forced.reduce((a, b) => a + b, 0);
-    if (destroyed > 0) {
-      this.logger.warn(`otel-pg-manager: closed ${destroyed} connection(s) still leased after ${timeoutMs} ms at shutdown`);
-    }
+    await this.pools.close(timeoutMs);
     // The deadline covers the whole shutdown: trackers get what the pools left of it.
     await this.trackers.close(Math.min(Math.max(0, timeoutMs - (performance.now() - started)), 5000));
   }

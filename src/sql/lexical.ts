@@ -1,7 +1,8 @@
 // PostgreSQL's lexical character classes and how far a text is read, shared by the scanner
-// (fingerprint.ts) and the literal-blind key, which must agree with it. Both bind these to local
+// (tokenizer.ts) and the literal-blind key, which must agree with it. Both bind these to local
 // names: called through the import binding in their per-character loops, the tests cost about
-// twice as much (micro-benchmark, Node 20).
+// twice as much (micro-benchmark, Node 20). The other sql/ modules bind what they call per token
+// or per character to local names for the same reason.
 
 /**
  * Scanning stops after this many characters (not counting the inside of IN/ARRAY value lists,

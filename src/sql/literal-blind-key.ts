@@ -8,7 +8,7 @@
 
 import * as lexical from './lexical.js';
 
-// Local names for the shared classes (see sql-lexical.ts).
+// Local names for the shared classes (see lexical.ts).
 const { MAX_SCANNED_LENGTH, isDigit, isIdentPart } = lexical;
 
 // Out of the range of charCodeAt, so no character of the text hashes like a skipped literal.

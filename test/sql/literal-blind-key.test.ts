@@ -5,7 +5,9 @@
 // gives every text the shape it has alone.
 import { describe, expect, it } from 'vitest';
 import { TextKeys } from '../../src/sql/literal-blind-key.js';
-import { ShapeCache, loadSqlParser, type QueryShape } from '../../src/sql/fingerprint.js';
+import { loadSqlParser } from '../../src/sql/parser.js';
+import { ShapeCache } from '../../src/sql/shape-cache.js';
+import type { QueryShape } from '../../src/sql/shape.js';
 
 const FRAGMENTS = [
   'SELECT ', 'select ', 'FROM t ', 'WHERE ', ' ', '  ', '\n', 'a', 'b1', 'c_2', 'x', 'e', 'E', 'U', 'in', 'IN ', 'VALUES ', 'ARRAY',

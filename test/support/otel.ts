@@ -10,7 +10,7 @@ import {
   type MetricReader as MetricReaderType,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
-import { INSTRUMENTATION_SCOPE } from '../../src/telemetry/otel/otel-tracker.js';
+import { INSTRUMENTATION_SCOPE } from '../../src/telemetry/otel/scope.js';
 
 /** A reader the test collects from by hand, so each assertion sees one consistent snapshot. */
 class CollectingReader extends MetricReader {

@@ -1,7 +1,9 @@
 // The monitor against the real server: query statistics by fingerprint, slow-query warnings, bounded memory, history, fault isolation.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { HISTORY_SIZE, type PoolSnapshot } from '../../src/telemetry/monitor/monitor.js';
-import { ShapeCache, type QueryShape } from '../../src/sql/fingerprint.js';
+import { HISTORY_SIZE } from '../../src/telemetry/monitor/pools.js';
+import type { PoolSnapshot } from '../../src/telemetry/monitor/report.js';
+import { ShapeCache } from '../../src/sql/shape-cache.js';
+import type { QueryShape } from '../../src/sql/shape.js';
 import type { PoolTracker } from '../../src/index.js';
 import { createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';

@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { readFileSync } from 'node:fs';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
 import { ConnectionTimeoutError, type Lease, type PostgresManager } from '../../src/index.js';
-import { INSTRUMENTATION_SCOPE, createOtelTracker } from '../../src/telemetry/otel/otel-tracker.js';
+import { createOtelTracker } from '../../src/telemetry/otel/otel-tracker.js';
+import { INSTRUMENTATION_SCOPE } from '../../src/telemetry/otel/scope.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { createTelemetry, histogramCount, pointsOf, sumOf, type Telemetry } from '../support/otel.js';

@@ -1,5 +1,5 @@
 // Per-fingerprint query statistics (the seed's QueryMetrics) in a table bounded by least-recent use.
-import type { QueryShape } from '../../sql/fingerprint.js';
+import type { QueryShape } from '../../sql/shape.js';
 import { percentile, roundMs } from './acquisition-window.js';
 import { wallClockMs } from '../wall-clock.js';
 
@@ -128,8 +128,14 @@ export class QueryTable {
     return created;
   }
 
-  values(): IterableIterator<QueryStats> {
-    return this.stats.values();
+  /** The `limit` first of the statistics `keep` accepts, in `order`, as reports. */
+  top(limit: number, keep: (s: QueryStats) => boolean, order: (a: QueryStats, b: QueryStats) => number): QueryStatsReport[] {
+    const chosen: QueryStats[] = [];
+    for (const stats of this.stats.values()) if (keep(stats)) chosen.push(stats);
+    return chosen
+      .sort(order)
+      .slice(0, Math.max(0, limit))
+      .map((s) => s.report());
   }
 
   private evictOne(): void {

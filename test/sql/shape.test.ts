@@ -2,14 +2,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  MAX_NORMALIZED_LENGTH,
-  ShapeCache,
-  type QueryShape,
-  loadSqlParser,
-  normalizeSql,
-  sqlParserLoaded,
-} from '../../src/sql/fingerprint.js';
+import { loadSqlParser, sqlParserLoaded } from '../../src/sql/parser.js';
+import { MAX_NORMALIZED_LENGTH } from '../../src/sql/renderer.js';
+import { ShapeCache } from '../../src/sql/shape-cache.js';
+import { normalizeSql, type QueryShape } from '../../src/sql/shape.js';
 
 const fingerprint = (sql: string): string => new ShapeCache(10).shape(sql).fingerprint;
 

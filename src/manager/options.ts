@@ -1,0 +1,47 @@
+// What PostgresManager takes: the options of create(), of each call and of close().
+import type pg from 'pg';
+import type { ManagerOptions } from '../config.js';
+import type { MigrationTimeouts } from '../migrations/options.js';
+import type { MonitorSettings } from '../telemetry/monitor/report.js';
+import type { TelemetryOptions } from '../telemetry/otel/otel-tracker.js';
+import type { Logger } from '../tracker.js';
+
+export interface ConnectionOptions {
+  /** Acquisition timeout for this call; defaults to CONNECTION_TIMEOUT_SECONDS. */
+  timeoutMs?: number;
+  /** Route to the replica when one is configured and reachable. */
+  readOnly?: boolean;
+}
+
+export interface QueryOptions extends ConnectionOptions {
+  /**
+   * The statement may safely run twice (a read, an upsert, an insert guarded by a unique key).
+   * Only then is it re-sent after the connection was lost mid-statement. Defaults to `readOnly`;
+   * `false` keeps even a read from being sent twice.
+   */
+  idempotent?: boolean;
+}
+
+export interface CloseOptions {
+  /** How long in-flight work may take before its connections are destroyed (default 10 s). */
+  timeoutMs?: number;
+}
+
+export interface CreateOptions extends ManagerOptions {
+  /**
+   * An app's own pg.Pool to manage instead of building one from databaseUrl: its own callers'
+   * pool.query() and pool.connect() are then timed, counted and leak-checked too. The pool keeps
+   * its settings (max, min, timeouts, TLS); the manager closes it on close().
+   */
+  pool?: pg.Pool;
+  /** The same for the read replica, instead of readReplicaUrl. */
+  readPool?: pg.Pool;
+  /** Where warnings go (console by default). Messages never contain passwords or parameter values. */
+  logger?: Logger;
+  /** Providers and span options for the OpenTelemetry tracker (attached when monitoring is enabled). */
+  telemetry?: TelemetryOptions;
+  /** Snapshot interval, tracked-query bound and health thresholds of the in-process monitor. */
+  monitor?: MonitorSettings;
+  /** Timeouts of the start-up migrations; DB_STATEMENT_TIMEOUT_MS and the pools' settings do not apply to them. */
+  migrations?: MigrationTimeouts;
+}
