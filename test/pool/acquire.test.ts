@@ -1,3 +1,4 @@
+// Timed acquisition: the timeout and its typed error, connections shared across managers, leases that always go back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionTimeoutError, LeaseReleasedError, type PostgresManager } from '../../src/index.js';
 import { countConnections, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';

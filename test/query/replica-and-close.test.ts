@@ -1,3 +1,4 @@
+// Reads go to the replica while it answers and to the primary when it does not; close() ends both pools.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagerClosedError } from '../../src/index.js';
 import { adminQuery, countConnections, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';

@@ -1,3 +1,4 @@
+// Which failures are retried and how: the classification table, killed backends, transactions retried whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backoffDelay, classifyError, ConnectionTimeoutError, RetryExhaustedError, TransactionRolledBackError } from '../../src/index.js';
 import type { PoolTracker, RetryEvent } from '../../src/index.js';
