@@ -65,6 +65,7 @@ async function managerRunner(sdk: CountingSdk): Promise<Runner> {
         minConnections: spec.poolMax,
         monitoringEnabled: spec.arm !== 'manager-off',
         schemaInit: 'off',
+        ...(spec.poolerMode ? { poolerMode: spec.poolerMode } : {}),
         // Each manager its own series, as separate services' pools would be.
         poolNames: spec.pools > 1 ? { primary: `pool-${i}` } : undefined,
         env: {},

@@ -15,6 +15,8 @@ export interface ArmSpec {
   pools: number;
   /** Connections per pool. */
   poolMax: number;
+  /** The manager's poolerMode, for the arms through PgBouncer. */
+  poolerMode?: 'transaction';
 }
 
 export interface SliceRequest {

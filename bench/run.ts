@@ -11,6 +11,7 @@ import { renderRatioChart } from './chart.js';
 import { pinServerAndArms } from './pinning.js';
 import { prepareDatabase } from './database.js';
 import { forkArm } from './arm-process.js';
+import { PgBouncer, pgBouncerInstalled } from '../test/support/pgbouncer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
@@ -45,7 +46,8 @@ const ARMS = selected(ALL_ARMS, 'BENCH_ARMS', (arm) => arm, [NO_SDK, BASELINE]);
 const WORKLOADS = selected(ALL_WORKLOADS, 'BENCH_WORKLOADS', (workload) => workload.name, []);
 const roundsOf = (workload: (typeof ALL_WORKLOADS)[number]): number => ROUNDS * (workload.roundsFactor ?? 1);
 const FULL_RUN = ARMS.length === ALL_ARMS.length && WORKLOADS.length === ALL_WORKLOADS.length;
-// BENCH_POOLS=0 skips the 1-vs-8-pools phase.
+// BENCH_POOLS=0 skips the 1-vs-8-pools phase; BENCH_PGBOUNCER=0 the arms through PgBouncer (skipped without it).
+const PGBOUNCER_PHASE = process.env.BENCH_PGBOUNCER !== '0' && pgBouncerInstalled();
 const POOLS_PHASE = process.env.BENCH_POOLS !== '0';
 
 interface ArmSummary {
@@ -275,6 +277,45 @@ async function main(): Promise<void> {
       stop();
     }
 
+    // Through PgBouncer in transaction mode beside direct, select1: raw through it against raw direct is what the
+    // pooler costs; the manager through it against raw through it is what the package adds there (the same +CPU as
+    // direct, or it adds more through a pooler). PgBouncer is not pinned: it shares the client's core.
+    let pooler: Record<string, ArmSummary> | undefined;
+    if (PGBOUNCER_PHASE) {
+      const target = new URL(url);
+      const bouncer = await PgBouncer.start({ server: { host: target.hostname, port: Number(target.port) }, mode: 'transaction', poolSize: POOL_MAX });
+      try {
+        const via = bouncer.url(target.pathname.slice(1));
+        const shapes: [string, ArmSpec, string][] = [
+          ['raw direct', { arm: 'raw', pools: 1, poolMax: POOL_MAX }, url],
+          ['raw pgbouncer', { arm: 'raw', pools: 1, poolMax: POOL_MAX }, via],
+          ['manager-on direct', { arm: 'manager-on', pools: 1, poolMax: POOL_MAX }, url],
+          ['manager-on pgbouncer', { arm: 'manager-on', pools: 1, poolMax: POOL_MAX, poolerMode: 'transaction' }, via],
+        ];
+        arms = (await Promise.all(shapes.map(([label, spec, to]) => startArm(label, spec, to)))) as Arm[];
+        const viaResults = await interleave(arms, [{ name: 'select1', workers: 16 }], () => ROUNDS);
+        const of = (label: string): SliceResult[] => viaResults.get(`select1/${label}`)!;
+        pooler = {
+          'raw direct': summarize(of('raw direct'), of('raw direct'), undefined),
+          'raw pgbouncer': summarize(of('raw pgbouncer'), of('raw direct'), undefined),
+          'manager-on direct': summarize(of('manager-on direct'), of('raw direct'), undefined),
+          'manager-on pgbouncer': summarize(of('manager-on pgbouncer'), of('raw pgbouncer'), undefined),
+        };
+        printTable(
+          `direct and through PgBouncer ${bouncer.mode} mode, select1, 16 workers, pool ${POOL_MAX}; raw pgbouncer against raw direct, manager-on against raw on its own path`,
+          Object.keys(pooler),
+          pooler,
+        );
+        console.log(
+          `  the pooler's cost: ${pooler['raw pgbouncer']!.ratio.toFixed(3)}x raw direct; the package's own +CPU: ` +
+            `${pooler['manager-on direct']!.cpuAddedUs.toFixed(1)} µs direct, ${pooler['manager-on pgbouncer']!.cpuAddedUs.toFixed(1)} µs through PgBouncer`,
+        );
+        stop();
+      } finally {
+        await bouncer.destroy();
+      }
+    }
+
     const s = summary.select1;
     if (s) {
       const at = (workload: string, label: string): ArmSummary | undefined => summary[workload]?.[label];
@@ -309,7 +350,7 @@ async function main(): Promise<void> {
 
     const outDir = join(here, 'results');
     mkdirSync(outDir, { recursive: true });
-    const record = { rounds: ROUNDS, sliceMs: SLICE_MS, cores: pinning, unavailable, summary, pools };
+    const record = { rounds: ROUNDS, sliceMs: SLICE_MS, cores: pinning, unavailable, summary, pools, pooler };
     if (!FULL_RUN) {
       writeFileSync(join(outDir, 'partial.json'), JSON.stringify(record, null, 2));
       console.log('\npartial run (BENCH_ARMS / BENCH_WORKLOADS): wrote bench/results/partial.json; latest.json and ratios.svg left unchanged');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The otel-pg-manager command: `migrate` applies pending migrations, `status` lists applied and pending ones.
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
 import { ConfigError, describeError, MigrationError } from '../errors.js';
@@ -21,7 +22,7 @@ Commands:
             Changes nothing and takes no lock.
 
 Options:
-  --url URL   postgresql://user:password@host:5432/database (default: $DATABASE_URL)
+  --url URL   postgresql://user:password@host:5432/database (default: $DB_MIGRATIONS_URL, else $DATABASE_URL)
   --dir DIR   your folder of NNN_name.sql files (default: $DB_MIGRATIONS_DIR; one is required)
   -h, --help  show this help
 
@@ -77,6 +78,14 @@ function parseTimeouts(values: Readonly<Record<string, unknown>>, command: Invoc
   return checkMigrationTimeouts(given, (name) => `--${MIGRATION_TIMEOUT_FLAGS[name]}`);
 }
 
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | 'help' {
   const parsed = parseArguments(argv);
   const { values, positionals } = parsed;
@@ -85,15 +94,19 @@ function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Invocation | '
   if (command === undefined) throw new UsageError('no command given');
   if (command !== 'migrate' && command !== 'status') throw new UsageError(`unknown command "${command.slice(0, 40)}"`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${(extra[0] ?? '').slice(0, 40)}"`);
+  // DB_MIGRATIONS_URL first, as create() reads it: the direct URL (or schema owner) a service keeps for migrations.
+  const fromEnv = env.DB_MIGRATIONS_URL?.trim() ? 'DB_MIGRATIONS_URL' : 'DATABASE_URL';
   const fromOption = values.url !== undefined;
-  const url = fromOption ? values.url : env.DATABASE_URL;
-  if (url === undefined || url.trim() === '') throw new UsageError('no database: pass --url or set DATABASE_URL');
+  const url = fromOption ? values.url : env[fromEnv];
+  if (url === undefined || url.trim() === '') throw new UsageError('no database: pass --url or set DATABASE_URL (or DB_MIGRATIONS_URL)');
   // ConfigError names the field and the problem, never the value (it may hold the password).
-  const target = parseDatabaseUrl(url, fromOption ? '--url' : 'DATABASE_URL');
+  const target = parseDatabaseUrl(url, fromOption ? '--url' : fromEnv);
   const timeouts = parseTimeouts(values, command);
   // The package ships no schema, so there is no folder to fall back on.
   const dir = values.dir ?? env.DB_MIGRATIONS_DIR;
   if (dir === undefined || dir.trim() === '') throw new UsageError('no migrations folder: pass --dir or set DB_MIGRATIONS_DIR');
+  // A folder that is not there is a mistyped argument, not a failed migration: a usage error, before any connection.
+  if (!isFolder(dir)) throw new UsageError(`no migrations folder at ${dir.slice(0, 200)} (${values.dir !== undefined ? '--dir' : 'DB_MIGRATIONS_DIR'})`);
   return { command, target, dir, timeouts };
 }
 

@@ -1,4 +1,4 @@
-// The session advisory lock that lets one runner at a time change a database's schema.
+// The transaction-scoped advisory lock that lets one runner at a time change a database's schema.
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MigrationError } from '../errors.js';
@@ -20,6 +20,13 @@ export interface LockWaitOptions {
   /** How long to wait for another runner to finish before giving up; 0 = no limit. */
   waitTimeoutMs: number;
   logger: Logger;
+  /** Sent with BEGIN, in the same round trip (the runner's SET LOCAL statement_timeout and lock_timeout). */
+  beginWith: string;
+}
+
+/** Tells the first time a runner had to wait, so the log says so once per run and not once per file. */
+export interface LockWaitState {
+  waited: boolean;
 }
 
 // Short first retries (a runner that finds nothing to do holds the lock for milliseconds), then about once a second.
@@ -27,16 +34,28 @@ const BACKOFF = { baseDelayMs: 50, maxDelayMs: 1000 };
 const MIN_SLEEP_MS = 10;
 
 /**
- * Takes the lock, polling pg_try_advisory_lock with jittered backoff until the deadline. A blocking
- * pg_advisory_lock would be bounded only by statement_timeout, and a waiter could not say who holds
- * the lock; polling gives a deadline of our own and a timeout error that names the holder.
+ * Opens a transaction that holds the lock: BEGIN, then pg_try_advisory_xact_lock, polled with jittered
+ * backoff until the deadline (each failed try rolls back, so a waiting runner holds no transaction, and behind
+ * a pooler no server connection). The lock is the transaction's: COMMIT or ROLLBACK releases it, after the
+ * commit is visible, on whichever server connection a transaction-mode pooler gave that transaction, so it can
+ * neither outlive the work nor stay behind on a connection handed to someone else (which a session lock taken
+ * and released by two statements could). A blocking pg_advisory_xact_lock would be bounded only by
+ * statement_timeout, and a waiter could not say who holds the lock; polling gives a deadline of our own and a
+ * timeout error that names the holder.
  */
-export async function acquireMigrationLock(client: pg.Client, key: bigint, options: LockWaitOptions): Promise<void> {
+export async function beginLocked(client: pg.Client, key: bigint, options: LockWaitOptions, state: LockWaitState): Promise<void> {
   const deadline = options.waitTimeoutMs === 0 ? Infinity : performance.now() + options.waitTimeoutMs;
   const upTo = options.waitTimeoutMs === 0 ? 'with no time limit' : `up to ${options.waitTimeoutMs} ms`;
   for (let attempt = 0; ; attempt++) {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key.toString()]);
-    if (rows[0]?.locked === true) return;
+    await client.query(`BEGIN${options.beginWith}`);
+    let locked = false;
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [key.toString()]);
+      locked = rows[0]?.locked === true;
+    } finally {
+      if (!locked) await client.query('ROLLBACK').catch(() => undefined);
+    }
+    if (locked) return;
     const remaining = deadline - performance.now();
     if (remaining <= 0) {
       throw new MigrationError(
@@ -46,17 +65,14 @@ export async function acquireMigrationLock(client: pg.Client, key: bigint, optio
           `${whereToSet('lockWaitTimeoutMs')}. If that session is stuck, end it with pg_terminate_backend(pid).`,
       );
     }
-    if (attempt === 0) {
+    if (attempt === 0 && !state.waited) {
+      state.waited = true;
       options.logger.info?.(
         `otel-pg-manager: waiting ${upTo} for the migration lock, held by ${await describeHolder(client, key)}`,
       );
     }
     await sleep(Math.min(remaining, Math.max(MIN_SLEEP_MS, backoffDelay(attempt, BACKOFF))));
   }
-}
-
-export async function releaseMigrationLock(client: pg.Client, key: bigint): Promise<void> {
-  await client.query('SELECT pg_advisory_unlock($1::bigint)', [key.toString()]);
 }
 
 interface HolderRow {

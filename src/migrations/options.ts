@@ -1,5 +1,6 @@
 // Options of the migration runner and the status reader: their defaults, validation, and where a user sets each timeout.
 import { MAX_TIMER_MS } from '../config.js';
+import { nearestKey } from '../config-keys.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../tracker.js';
 
@@ -53,7 +54,15 @@ export function checkMigrationTimeouts(
   fieldOf: (name: MigrationTimeoutName) => string = (name) => name,
 ): MigrationTimeouts {
   const checked: MigrationTimeouts = {};
-  for (const name of Object.keys(MIGRATION_TIMEOUT_FLAGS) as MigrationTimeoutName[]) {
+  const names = Object.keys(MIGRATION_TIMEOUT_FLAGS) as MigrationTimeoutName[];
+  for (const key of Object.keys(timeouts)) {
+    if ((names as string[]).includes(key) || timeouts[key as MigrationTimeoutName] === undefined) continue;
+    const nearest = nearestKey(key, names);
+    // fieldOf spells the field as its caller does (migrations.<name>); an unknown key is spelled the same way.
+    const field = fieldOf(key.slice(0, 60) as MigrationTimeoutName);
+    throw new ConfigError(field, nearest ? `is not an option; did you mean ${fieldOf(nearest as MigrationTimeoutName)}?` : `is not an option (known: ${names.map(fieldOf).join(', ')})`);
+  }
+  for (const name of names) {
     const value = timeouts[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
@@ -80,7 +89,8 @@ const silent: Logger = { warn: () => undefined };
  * times each statement of a file separately. Covering that would mean no limit at all.)
  */
 export function migrationSettings(options: MigrationOptions): MigrationSettings {
-  checkMigrationTimeouts(options);
+  const { lockWaitTimeoutMs, lockTimeoutMs, statementTimeoutMs: statement } = options;
+  checkMigrationTimeouts({ lockWaitTimeoutMs, lockTimeoutMs, statementTimeoutMs: statement });
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   return {
     dir: options.dir,

@@ -6,7 +6,7 @@ import { sqlstateOf } from '../sqlstate.js';
 import { openMigrationClient } from './connection.js';
 import { readMigrationFiles, type MigrationFile } from './files.js';
 import { createHistory, historyExists, locateHistory, readHistory, recordApplied, type HistoryTable } from './history.js';
-import { acquireMigrationLock, migrationLockKey, releaseMigrationLock } from './lock.js';
+import { beginLocked, migrationLockKey } from './lock.js';
 import { migrationSettings, whereToSet, type MigrationOptions, type MigrationSettings } from './options.js';
 import { planMigrations } from './plan.js';
 import { findTransactionControl } from './transaction-control.js';
@@ -20,16 +20,17 @@ export interface MigrationResult {
 
 /**
  * Applies every pending file of the migrations folder, each in one transaction together with its
- * schema_migrations row. Concurrent runners against one database wait for each other on a session
- * advisory lock (up to `lockWaitTimeoutMs`) and then find nothing left to do. A run with nothing
- * pending takes no lock and executes no DDL. Throws MigrationError for a failing file (rolled back),
- * a changed or missing applied file, or a lock that could not be had in time.
+ * schema_migrations row. That transaction takes a transaction-scoped advisory lock first and decides under
+ * it which file is next, so concurrent runners against one database apply each file exactly once, in order,
+ * whether they connect directly or through a pooler in session or transaction mode (a runner that waits for
+ * the lock waits up to `lockWaitTimeoutMs`, holding no transaction). A run with nothing pending takes no lock
+ * and executes no DDL. Throws MigrationError for a failing file (rolled back), a changed or missing applied
+ * file, or a lock that could not be had in time.
  */
 export async function runMigrations(target: DatabaseTarget, options: MigrationOptions): Promise<MigrationResult> {
   const settings = migrationSettings(options);
   const files = await readMigrationFiles(settings.dir);
   const client = await openMigrationClient(target, settings);
-  let lockedKey: bigint | undefined;
   try {
     const table = await locateHistory(client);
     // Reading without the lock is safe (each file commits with its row), and spares every restart
@@ -40,29 +41,58 @@ export async function runMigrations(target: DatabaseTarget, options: MigrationOp
       if (plan.pending.length === 0) return { applied: [] };
     }
     const key = migrationLockKey(table.schema);
-    await acquireMigrationLock(client, key, { waitTimeoutMs: settings.lockWaitTimeoutMs, logger: settings.logger });
-    lockedKey = key;
-    // Whoever held the lock before may have applied some or all of it: decide again, under the lock.
-    if (!(await historyExists(client, table))) await createHistory(client, table);
-    const plan = planMigrations(files, await readHistory(client, table), settings.dir);
-    if (plan.problems[0]) throw plan.problems[0];
-    await refuseTransactionControl(plan.pending);
+    const lock = { waitTimeoutMs: settings.lockWaitTimeoutMs, logger: settings.logger, beginWith: sessionLimits(settings) };
+    const wait = { waited: false };
     const applied: string[] = [];
-    for (const file of plan.pending) {
-      const executionMs = await applyFile(client, table, file, settings);
-      settings.logger.info?.(`otel-pg-manager: applied migration ${file.name} in ${executionMs} ms`);
-      applied.push(file.name);
+    let checked = false;
+    for (;;) {
+      await beginLocked(client, key, lock, wait);
+      // Whoever held the lock before may have applied some or all of it: decide again, under the lock.
+      let next: MigrationFile | undefined;
+      try {
+        if (!(await historyExists(client, table))) {
+          // Committed on its own, so the table stays when the first file fails.
+          await createHistory(client, table);
+          await client.query('COMMIT');
+          continue;
+        }
+        const plan = planMigrations(files, await readHistory(client, table), settings.dir);
+        if (plan.problems[0]) throw plan.problems[0];
+        // Once, on the first plan made under the lock: a refusal applies nothing at all.
+        if (!checked) await refuseTransactionControl(plan.pending);
+        checked = true;
+        next = plan.pending[0];
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      if (next === undefined) {
+        await client.query('COMMIT');
+        return { applied };
+      }
+      const executionMs = await applyFile(client, table, next, settings);
+      settings.logger.info?.(`otel-pg-manager: applied migration ${next.name} in ${executionMs} ms`);
+      applied.push(next.name);
     }
-    return { applied };
   } finally {
-    if (lockedKey !== undefined) {
-      // Ending the session would release it too; unlocking first lets the next waiter in without waiting for the close.
-      await releaseMigrationLock(client, lockedKey).catch((error: unknown) => {
-        settings.logger.warn(`otel-pg-manager: could not release the migration lock (${String(error)}); closing its session releases it`);
-      });
-    }
+    // Ending the session ends an open transaction too, and with it the lock.
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * The run's statement_timeout and lock_timeout as SET LOCAL, sent with each BEGIN: they last until that
+ * transaction's end, on the server connection it ran on, so they reach PostgreSQL through a pooler (which
+ * refuses them as startup parameters) and never stay behind on a connection a pooler hands to someone else.
+ * DDL that queues behind the application's locks makes every later query on that table queue behind the
+ * DDL; lock_timeout makes the migration give up instead of stalling the service.
+ */
+function sessionLimits(settings: MigrationSettings): string {
+  const limits = [
+    settings.statementTimeoutMs > 0 ? `; SET LOCAL statement_timeout = ${settings.statementTimeoutMs}` : '',
+    settings.lockTimeoutMs > 0 ? `; SET LOCAL lock_timeout = ${settings.lockTimeoutMs}` : '',
+  ];
+  return limits.join('');
 }
 
 /** Checked for every pending file before the first one runs, so a refusal applies nothing at all. */
@@ -79,11 +109,11 @@ async function refuseTransactionControl(pending: readonly MigrationFile[]): Prom
   }
 }
 
+/** Runs one file inside the locked transaction beginLocked() opened, and commits it with its history row. */
 async function applyFile(client: pg.Client, table: HistoryTable, file: MigrationFile, settings: MigrationSettings): Promise<number> {
   const startedAt = performance.now();
   let runningFile = false;
   try {
-    await client.query('BEGIN');
     runningFile = true;
     // Without parameters pg uses the simple query protocol, which runs a whole multi-statement file.
     await client.query(file.sql);

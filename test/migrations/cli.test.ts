@@ -1,6 +1,7 @@
 // The otel-pg-manager command line, run as a child process against the test server.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +171,30 @@ describe('otel-pg-manager migrate | status', { timeout: 120_000 }, () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`Migrations: ${dir}`);
     expect(result.stdout).toContain('001_first.sql');
+  });
+
+  it('--dir (or DB_MIGRATIONS_DIR) naming a folder that does not exist exits 2, the usage code, before connecting', async () => {
+    const missing = join(dir, 'no-such-folder');
+    const result = await runCli(['migrate', '--url', 'postgresql://someone@127.0.0.1:1/nowhere', '--dir', missing]);
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining(`no migrations folder at ${missing} (--dir)`) });
+    const fromEnv = await runCli(['status', '--url', database.url], { DB_MIGRATIONS_DIR: missing });
+    expect(fromEnv).toMatchObject({ code: 2, stderr: expect.stringContaining('(DB_MIGRATIONS_DIR)') });
+  });
+
+  it('a server that accepts the connection and never answers exits 1, naming the host, the port and the timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const result = await runCli(['status', '--url', `postgresql://someone:hunter2-secret@127.0.0.1:${port}/nowhere`, '--dir', dir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`no answer from 127.0.0.1:${port}/nowhere within 10000 ms (connection timeout)`);
+      expect(result.stdout + result.stderr).not.toContain('hunter2');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('an unreachable server exits 1, naming the redacted URL and never the password', async () => {

@@ -165,12 +165,11 @@ describe('runMigrations', () => {
     expect(await versions(f)).toEqual([]);
   });
 
-  it("a broken 002: the default policy ('log') starts the manager and keeps the failure; 'strict' throws", async () => {
+  it("a broken 002: 'log' starts the manager and keeps the failure; 'strict', the default, throws", async () => {
     const f = await fixture({ '002_broken.sql': 'CREATE TABLE partial_table (id int);\nSELECT * FROM no_such_table;\n' });
     copyFileSync(INITIAL_SCHEMA, join(f.dir, '001_initial_schema.sql'));
 
-    // undefined overrides the test helper's 'off', so the configuration's default applies.
-    const logged = await createManager(f.database.url, { schemaInit: undefined, migrationsDir: f.dir });
+    const logged = await createManager(f.database.url, { schemaInit: 'log', migrationsDir: f.dir });
     try {
       expect(logged.db.schemaStatus.state).toBe('failed');
       expect(logged.db.schemaStatus.applied).toEqual([]);
@@ -185,7 +184,8 @@ describe('runMigrations', () => {
     expect(await versions(f)).toEqual([1]);
 
     const appName = uniqueName('strict');
-    const strict = createManager(f.database.url, { schemaInit: 'strict', migrationsDir: f.dir, applicationName: appName });
+    // undefined overrides the test helper's 'off', so the configuration's default applies.
+    const strict = createManager(f.database.url, { schemaInit: undefined, migrationsDir: f.dir, applicationName: appName });
     const error = await catchError(strict);
     expect(error).toMatchObject({ file: '002_broken.sql', sqlstate: '42P01' });
     expect(await eventually(() => countConnections(appName), (n) => n === 0)).toBe(0);

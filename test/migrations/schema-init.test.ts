@@ -59,7 +59,7 @@ describe('schema initialization at start-up', () => {
   it('with no migrations folder, create({ databaseUrl }) leaves a fresh database without a single new object', async () => {
     const database = await freshDatabase();
     const before = await userObjects(database);
-    // The defaults as a new user gets them: schemaInit unset ('log'), no migrationsDir, no DB_MIGRATIONS_DIR.
+    // The defaults as a new user gets them: schemaInit unset ('strict'), no migrationsDir, no DB_MIGRATIONS_DIR.
     const db = await PostgresManager.create({ databaseUrl: database.url, env: {}, logger: capturingLogger() });
     try {
       await db.query('SELECT 1');

@@ -1,4 +1,9 @@
-// End to end: the example service scraped by a real Prometheus with the package's alert rules; the saturation alert and every dashboard query, through Prometheus's HTTP API.
+// End to end: the example service scraped by a real Prometheus with the package's alert rules; the saturation alert,
+// every dashboard query, recording rule and alert expression, through Prometheus's HTTP API. The pool reports both
+// names of its limit (OTEL_SEMCONV_STABILITY_OPT_IN=database/dup), and every query that reads one is asked again with
+// either name hidden: the default (db.client.connection.max only) and `database` (db.client.connection.limit only).
+// The service reaches PostgreSQL through a real PgBouncer in transaction mode, as services at scale do, and reads its
+// admin console, so the dashboard's PgBouncer row is asked too (without Debian's pgbouncer: direct, and that row is not).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -7,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { exampleMigrationsDir } from '../../examples/schema.js';
 import type { Lease, PostgresManager } from '../../src/index.js';
@@ -15,6 +21,7 @@ import { seedDemoData } from '../../examples/seed.js';
 import { createService } from '../../examples/service.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
+import { PgBouncer, pgBouncerInstalled } from '../support/pgbouncer.js';
 
 /** The binary on PATH, looked up without running it: a spawn can fail for reasons that are no reason to skip. */
 function onPath(name: string): string | undefined {
@@ -33,6 +40,8 @@ function onPath(name: string): string | undefined {
 const PROMETHEUS = onPath('prometheus');
 const found = PROMETHEUS !== undefined;
 if (!found) console.warn('test/observability/e2e-prometheus.test.ts is skipped: no "prometheus" binary on PATH (apt-get install prometheus; .ci/run does)');
+const BOUNCER = pgBouncerInstalled();
+if (found && !BOUNCER) console.warn('test/observability/e2e-prometheus.test.ts runs direct: no pgbouncer binary (apt-get install pgbouncer; .ci/run does), so the PgBouncer row is not asked');
 const JOB = 'exploit-api';
 const POOL_SIZE = 4;
 /**
@@ -58,6 +67,7 @@ interface DashboardPanel {
 }
 
 let database: TestDatabase;
+let bouncer: PgBouncer | undefined;
 let observability: Observability;
 let db: PostgresManager;
 let service: Server;
@@ -162,6 +172,26 @@ function dashboardQueries(): { panelQueries: { title: string; expr: string }[]; 
   return { panelQueries, variableQueries };
 }
 
+/** The query as the default (only db.client.connection.max) and `database` (only .limit) would find the series. */
+function underEachConvention(query: string): { label: string; query: string }[] {
+  const variants = [{ label: 'both names (database/dup)', query }];
+  if (query.includes('db_client_connection_limit')) {
+    variants.push({ label: 'the default (.max only)', query: query.replaceAll('db_client_connection_limit', 'db_client_connection_limit_not_emitted') });
+  }
+  if (query.includes('db_client_connection_max')) {
+    variants.push({ label: 'database (.limit only)', query: query.replaceAll('db_client_connection_max', 'db_client_connection_max_not_emitted') });
+  }
+  return variants;
+}
+
+/** The recording and alert rules of alerts.yaml; an alert's expression without its threshold (`> 0.5`). */
+function ruleQueries(): { name: string; expr: string }[] {
+  const file = parse(readFileSync(ALERTS_FILE, 'utf8')) as { groups: { rules: { record?: string; alert?: string; expr: string }[] }[] };
+  return file.groups.flatMap((g) =>
+    g.rules.map((r) => ({ name: r.record ?? r.alert!, expr: r.alert ? r.expr.replace(/\s*(>=|>|<=|<|==)\s*[\d.]+\s*$/, '') : r.expr })),
+  );
+}
+
 /** Grafana's substitution, with this run's values: the queries must find this service's series under its real labels. */
 function substitute(expr: string): string {
   return expr
@@ -173,9 +203,13 @@ function substitute(expr: string): string {
 describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end (skipped: no "prometheus" binary on PATH; apt-get install prometheus)', () => {
   beforeAll(async () => {
     database = await createTestDatabase('e2e');
+    const server = new URL(database.url);
+    bouncer = BOUNCER ? await PgBouncer.start({ server: { host: server.hostname, port: Number(server.port) }, mode: 'transaction' }) : undefined;
+    const through = bouncer ? { poolerMode: 'transaction' as const, pgbouncer: { adminUrl: bouncer.adminUrl, intervalMs: 500 } } : {};
     // The README's bootstrap: the SDK with a Prometheus exporter first, then the manager, then the service serving /metrics.
     observability = registerOpenTelemetry({ serviceName: 'e2e', mountMetricsOnApp: true, metricsPort: 0, metricsHost: '127.0.0.1', otlpEndpoint: undefined });
-    ({ db } = await createManager(database.url, {
+    ({ db } = await createManager(bouncer ? bouncer.url(database.name) : database.url, {
+      ...through,
       schemaInit: 'strict',
       migrationsDir: exampleMigrationsDir,
       monitoringEnabled: true,
@@ -184,6 +218,7 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
       slowQueryThresholdMs: 100,
       leakDetectionThresholdMs: 1000,
       retry: { maxRetries: 2, baseDelayMs: 5, maxDelayMs: 20 },
+      telemetry: { semconvStabilityOptIn: 'database/dup' },
     }));
     await seedDemoData(db);
     service = createService({ db, metrics: observability.metricsHandler });
@@ -235,6 +270,7 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
     context.disable();
     propagation.disable();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await bouncer?.destroy();
     await database?.drop();
   });
 
@@ -281,16 +317,46 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
     expect(panelQueries.length).toBeGreaterThanOrEqual(10);
     const empty: string[] = [];
     for (const { title, expr } of panelQueries) {
-      const query = substitute(expr);
-      expect(query, title).not.toContain('$');
-      const result = await instant(query);
-      // A quantile over buckets that did not move is NaN: Grafana would draw nothing, so that counts as no data.
-      if (!result.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${title}: ${query} -> ${JSON.stringify(result)}`);
+      if (!bouncer && expr.includes('pgbouncer_')) continue;
+      for (const { label, query } of underEachConvention(substitute(expr))) {
+        expect(query, title).not.toContain('$');
+        const result = await instant(query);
+        // A quantile over buckets that did not move is NaN: Grafana would draw nothing, so that counts as no data.
+        if (!result.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${title} [${label}]: ${query} -> ${JSON.stringify(result)}`);
+      }
     }
     // Names seen, and the target's last scrape error, to tell a missing series from a rejected scrape.
     const names = empty.length === 0 ? [] : await api<string[]>('/api/v1/label/__name__/values', { 'match[]': `{job="${JOB}"}` });
     const targets = empty.length === 0 ? undefined : await api<{ activeTargets: { lastError: string; health: string }[] }>('/api/v1/targets');
     expect(empty, JSON.stringify({ names, targets: targets?.activeTargets.map((t) => [t.health, t.lastError]) })).toEqual([]);
+  });
+
+  it('answers every recording rule, and every alert expression without its threshold, with data under either name of the limit', async () => {
+    const rules = ruleQueries();
+    expect(rules.length).toBe(9);
+    const empty: string[] = [];
+    for (const { name, expr } of rules) {
+      for (const { label, query } of underEachConvention(expr)) {
+        const result = (await instant(query)).filter((sample) => sample.metric.job === JOB);
+        if (!result.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`${name} [${label}]: ${query} -> ${JSON.stringify(result)}`);
+      }
+    }
+    // And what Prometheus recorded from the file itself.
+    for (const record of rules.filter((r) => r.name.includes(':'))) {
+      const recorded = await instant(`${record.name}{job="${JOB}"}`);
+      if (!recorded.some((sample) => Number.isFinite(Number(sample.value[1])))) empty.push(`recorded ${record.name} -> ${JSON.stringify(recorded)}`);
+    }
+    expect(empty).toEqual([]);
+  });
+
+  it('groups operations by db_query_summary, with the server, and no parsed db_operation_name', async () => {
+    const series = await instant(`db_client_operation_duration_count{job="${JOB}"}`);
+    const summaries = new Set(series.map((s) => s.metric.db_query_summary));
+    expect(summaries).toContain('SELECT');
+    for (const sample of series) {
+      expect(sample.metric, JSON.stringify(sample.metric)).toMatchObject({ server_address: expect.any(String), server_port: expect.stringMatching(/^\d+$/) });
+      expect(sample.metric).not.toHaveProperty('db_operation_name');
+    }
   });
 
   it('answers the dashboard\'s job, instance and pool variables with this service\'s values', async () => {

@@ -38,16 +38,30 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh database, so test files can run in parallel without seeing each other. */
+/** With PG_TEST_VIA (test/global-setup.ts), the PgBouncer port test databases are reached through; else undefined. */
+export function viaPort(): number | undefined {
+  return inject('pgViaPort') ?? undefined;
+}
+
+/**
+ * A fresh database, so test files can run in parallel without seeing each other. Its `url` goes through the
+ * PgBouncer of PG_TEST_VIA when one runs (adminQuery() always goes to the server itself).
+ */
 export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
   const name = uniqueName(prefix);
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = new URL(adminUrl());
   url.pathname = `/${name}`;
+  const via = viaPort();
+  if (via !== undefined) {
+    url.hostname = '127.0.0.1';
+    url.port = String(via);
+  }
   return {
     name,
     url: url.toString(),
     drop: async () => {
+      // A pooler keeps its server connections to the database open; WITH (FORCE) ends them (PgBouncer reconnects on demand).
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };

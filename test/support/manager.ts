@@ -12,6 +12,11 @@ export function capturingLogger(): CapturingLogger {
   return { lines, warn: (m) => lines.push(m), info: (m) => lines.push(m) };
 }
 
+function poolerModeOfTestRun(): CreateOptions {
+  const mode = /^pgbouncer-(transaction|session)$/.exec(process.env.PG_TEST_VIA ?? '')?.[1];
+  return mode ? { poolerMode: mode as 'transaction' | 'session' } : {};
+}
+
 export async function createManager(
   url: string,
   options: CreateOptions = {},
@@ -26,6 +31,8 @@ export async function createManager(
     schemaInit: 'off',
     env: {},
     logger,
+    // Suites run through a PgBouncer (PG_TEST_VIA=pgbouncer-transaction|pgbouncer-session) tell the manager so.
+    ...poolerModeOfTestRun(),
     ...options,
   });
   return { db, appName, logger };
