@@ -143,14 +143,17 @@ export class ShapeCache {
   private shapeOfNewText(sql: string, key: number | undefined): QueryShape {
     let shape = key === undefined ? undefined : this.byLiteralBlindKey.get(key);
     if (shape !== undefined) return shape;
-    const { tokens, truncated } = tokensOf(sql);
+    const { tokens, truncated, parameterized } = tokensOf(sql);
     const { fingerprint } = render(tokens, truncated, true);
-    shape = this.byFingerprint.get(fingerprint);
+    // `WHERE id = $1` and `WHERE id = 7` share a fingerprint but not their span text (a parameterized text is shown as
+    // written), so the two are indexed apart. A literal-blind key already tells them apart: it hashes `$n` as written.
+    const indexKey = parameterized ? `${fingerprint}$` : fingerprint;
+    shape = this.byFingerprint.get(indexKey);
     if (shape === undefined) {
       // A new shape's key is indexed when a second text of it comes: a statement built anew on every call
       // (a table per day, a generated column list) then fills one index, not two.
-      shape = shapeOfTokens(sql, tokens, truncated);
-      this.byFingerprint.set(fingerprint, shape);
+      shape = shapeOfTokens(sql, tokens, truncated, parameterized);
+      this.byFingerprint.set(indexKey, shape);
     } else if (key !== undefined) this.byLiteralBlindKey.set(key, shape);
     releaseTokens();
     return shape;

@@ -48,7 +48,7 @@ describe('Grafana dashboard', () => {
   it('has datasource, job, instance and pool variables, each chained to the previous ones', () => {
     const [datasource, job, instance, pool] = dashboard.templating.list;
     expect(datasource).toMatchObject({ name: 'datasource', type: 'datasource', query: 'prometheus' });
-    expect(job).toMatchObject({ name: 'job', type: 'query', query: { query: 'label_values(db_client_connection_max, job)' } });
+    expect(job).toMatchObject({ name: 'job', type: 'query', query: { query: 'label_values(db_client_connection_count, job)' } });
     expect(instance).toMatchObject({ name: 'instance', query: { query: expect.stringMatching(/job=~"\$job".*, instance\)$/) } });
     expect(pool).toMatchObject({ name: 'pool', query: { query: expect.stringMatching(/instance=~"\$instance".*, db_client_connection_pool_name\)$/) } });
   });
@@ -82,12 +82,13 @@ describe('Grafana dashboard', () => {
     }
   });
 
-  it('sums connection counts and maxima alike over the selected instances, so used never exceeds max', () => {
+  it('sums connection counts and limits alike over the selected instances, so used never exceeds the limit', () => {
     const aggregations = panels
       .flatMap((p) => p.targets ?? [])
-      .flatMap((t) => [...t.expr.matchAll(/(\w+) by \(([^)]*)\) \(db_client_connection_(count|max)\{/g)])
+      .flatMap((t) => [...t.expr.matchAll(/(\w+) by \(([^)]*)\) \(db_client_connection_(count|max|limit)\{/g)])
       .map((m) => `${m[1]} by (${m[2]}) ${m[3]}`);
     expect(aggregations).toContain('sum by (db_client_connection_pool_name) max');
+    expect(aggregations).toContain('sum by (db_client_connection_pool_name) limit');
     for (const aggregation of aggregations) expect(aggregation).toMatch(/^sum by \(db_client_connection_pool_name\) /);
   });
 
@@ -102,6 +103,7 @@ describe('Grafana dashboard', () => {
     expect(all).toContain('db_client_connection_state="used"');
     expect(all).toContain('db_client_connection_state="idle"');
     expect(all).toContain('db_client_connection_max');
+    expect(all).toContain('db_client_connection_limit');
     expect(all).toContain('db_client_connection_pending_requests');
     expect(all).toContain('rate(db_client_connection_timeouts_total');
     expect(all).toContain('pg_manager_slow_queries_total');
@@ -109,6 +111,19 @@ describe('Grafana dashboard', () => {
     expect(exprs((p) => p.type === 'heatmap')).toMatch(/^sum by \(le\) \(rate\(db_client_connection_wait_time_bucket/);
     expect(panels.find((p) => p.type === 'heatmap')?.targets?.[0]).toMatchObject({ format: 'heatmap', legendFormat: '{{le}}' });
     for (const q of ['0.5', '0.95', '0.99']) expect(all).toContain(`histogram_quantile(${q}, sum by (db_client_connection_pool_name, le) (rate(db_client_connection_wait_time_bucket`);
-    expect(all).toMatch(/histogram_quantile\(0\.95, sum by \(db_operation_name, le\) \(rate\(db_client_operation_duration_bucket/);
+    expect(all).toMatch(/histogram_quantile\(0\.95, sum by \(db_query_summary, le\) \(rate\(db_client_operation_duration_bucket/);
+    // db.operation.name is set only when a caller states it: no panel groups by it.
+    expect(all).not.toContain('db_operation_name');
+  });
+
+  it('reads the pool limit under either name, so it works whatever OTEL_SEMCONV_STABILITY_OPT_IN says', () => {
+    for (const { expr } of panels.flatMap((p) => p.targets ?? [])) {
+      if (!/db_client_connection_(limit|max)\{/.test(expr)) continue;
+      expect(expr).toMatch(/\(sum by \(db_client_connection_pool_name\) \(db_client_connection_limit\{[^}]*\}\) or sum by \(db_client_connection_pool_name\) \(db_client_connection_max\{[^}]*\}\)\)/);
+    }
+    // The variables read a metric both conventions share.
+    for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
+      expect(JSON.stringify(variable.query)).toContain('db_client_connection_count');
+    }
   });
 });

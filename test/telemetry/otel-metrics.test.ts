@@ -14,7 +14,6 @@ const REPLICA = { 'db.client.connection.pool.name': 'replica', 'db.system.name':
 const USED = { 'db.client.connection.state': 'used' };
 const IDLE = { 'db.client.connection.state': 'idle' };
 const ACQUIRED = { 'pg_manager.outcome': 'acquired' };
-const TIMED_OUT = { 'pg_manager.outcome': 'timeout' };
 
 let primaryDb: TestDatabase;
 let replicaDb: TestDatabase;
@@ -50,7 +49,7 @@ async function start(maxConnections: number): Promise<PostgresManager> {
 }
 
 describe('OpenTelemetry metrics', () => {
-  it('counts every acquisition and every induced timeout, per pool', async () => {
+  it('counts every acquisition and every induced timeout, per pool; a timed-out wait is no wait_time sample', async () => {
     const db = await start(3);
     const before = await telemetry.collect();
     const baseline = {
@@ -70,7 +69,8 @@ describe('OpenTelemetry metrics', () => {
     expect(histogramCount(after, 'db.client.connection.wait_time', { ...PRIMARY, ...ACQUIRED }) - baseline.primary).toBe(5 + 3);
     expect(histogramCount(after, 'db.client.connection.wait_time', { ...REPLICA, ...ACQUIRED }) - baseline.replica).toBe(4);
     expect(sumOf(after, 'db.client.connection.timeouts', PRIMARY)).toBe(2);
-    expect(histogramCount(after, 'db.client.connection.wait_time', { ...PRIMARY, ...TIMED_OUT })).toBe(2);
+    // "The time it took to obtain an open connection": a wait that timed out obtained none (the timeouts counter has it).
+    expect(histogramCount(after, 'db.client.connection.wait_time', PRIMARY) - baseline.primary).toBe(5 + 3);
     expect(sumOf(after, 'db.client.connection.timeouts', REPLICA)).toBe(0);
     for (const lease of leases) lease.release();
   });
@@ -109,18 +109,21 @@ describe('OpenTelemetry metrics', () => {
     expect(sumOf(await telemetry.collect(), 'db.client.connection.pending_requests', PRIMARY)).toBe(0);
   });
 
-  it('records operation duration in seconds with the advised buckets, by operation and pool', async () => {
+  it('records operation duration in seconds with the advised buckets, by db.query.summary, server and pool', async () => {
     const db = await start(2);
     await db.query('SELECT 1');
     await db.read('SELECT 2');
     await expect(db.query('SELECT * FROM no_such_table')).rejects.toMatchObject({ code: '42P01' });
 
     const collected = await telemetry.collect();
-    const ok = pointsOf(collected, 'db.client.operation.duration', { ...PRIMARY, 'db.operation.name': 'SELECT' }).filter(
+    const ok = pointsOf(collected, 'db.client.operation.duration', { ...PRIMARY, 'db.query.summary': 'SELECT' }).filter(
       (p) => p.attributes['error.type'] === undefined,
     );
     expect(ok).toHaveLength(1);
     expect(ok[0]!.attributes['db.namespace']).toBe(primaryDb.name);
+    expect(ok[0]!.attributes['server.address']).toBe('127.0.0.1');
+    expect(ok[0]!.attributes['server.port']).toBe(Number(new URL(primaryDb.url).port));
+    expect(ok[0]!.attributes).not.toHaveProperty('db.operation.name');
     const histogram = ok[0]!.value as Histogram;
     expect(histogram.count).toBe(1);
     expect(histogram.buckets.boundaries).toEqual([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]);
@@ -129,7 +132,8 @@ describe('OpenTelemetry metrics', () => {
 
     const failed = pointsOf(collected, 'db.client.operation.duration', { ...PRIMARY, 'error.type': '42P01' });
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.attributes).toMatchObject({ 'db.response.status_code': '42P01', 'db.collection.name': 'no_such_table' });
+    expect(failed[0]!.attributes).toMatchObject({ 'db.response.status_code': '42P01', 'db.query.summary': 'SELECT no_such_table' });
+    expect(failed[0]!.attributes).not.toHaveProperty('db.collection.name');
     // Never the query text as a metric attribute.
     for (const metric of collected) {
       for (const point of metric.dataPoints) expect(point.attributes).not.toHaveProperty('db.query.text');
@@ -150,7 +154,7 @@ describe('OpenTelemetry metrics', () => {
     expect(histogramCount(collected, 'db.client.connection.create_time', PRIMARY)).toBeGreaterThanOrEqual(1);
   });
 
-  it('stops reading pool counts once the tracker is closed', async () => {
+  it('stops reading pool counts once the tracker is closed, and observes their last values instead', async () => {
     telemetry = createTelemetry();
     const counts = vi.fn(() => ({ total: 3, idle: 1, waiting: 0, opening: 0 }));
     const pool = { name: 'fake', role: 'primary' as const, max: 5, min: 0, server: { address: 'db', port: 5432, database: 'app' }, counts };
@@ -161,8 +165,35 @@ describe('OpenTelemetry metrics', () => {
     // One read per pool per collection, however many gauges it feeds.
     expect(counts).toHaveBeenCalledTimes(1);
     await tracker.close?.();
-    await telemetry.collect();
-    expect(counts).toHaveBeenCalledTimes(1);
+    // Read once more at close, for the last values; never after.
+    expect(counts).toHaveBeenCalledTimes(2);
+    const afterClose = await telemetry.collect();
+    expect(counts).toHaveBeenCalledTimes(2);
+    expect(sumOf(afterClose, 'db.client.connection.count', { 'db.client.connection.pool.name': 'fake', ...USED })).toBe(2);
+    // A newer tracker on the same provider reporting the same pool name takes the series over.
+    const next = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
+    next.poolAdded?.({ ...pool, counts: () => ({ total: 1, idle: 1, waiting: 0, opening: 0 }) });
+    const taken = await telemetry.collect();
+    expect(pointsOf(taken, 'db.client.connection.count', { 'db.client.connection.pool.name': 'fake', ...USED }).map((p) => p.value)).toEqual([0]);
+    await next.close?.();
+  });
+
+  it('emits db.client.connection.max by default, db.client.connection.limit with OTEL_SEMCONV_STABILITY_OPT_IN=database, both with database/dup', async () => {
+    const pool = { name: 'limits', role: 'primary' as const, max: 7, min: 0, server: { address: 'db', port: 5432, database: 'app' }, counts: () => ({ total: 0, idle: 0, waiting: 0, opening: 0 }) };
+    const names = async (optIn: string | undefined): Promise<string[]> => {
+      const local = createTelemetry();
+      const tracker = createOtelTracker({ meterProvider: local.meterProvider, slowQueryThresholdMs: 1000, semconvStabilityOptIn: optIn });
+      tracker.poolAdded?.(pool);
+      const collected = await local.collect();
+      await tracker.close?.();
+      await local.shutdown();
+      return collected.filter((m) => m.dataPoints.some((p) => p.value === 7)).map((m) => m.descriptor.name).sort();
+    };
+    expect(await names(undefined)).toEqual(['db.client.connection.max']);
+    expect(await names('http')).toEqual(['db.client.connection.max']);
+    expect(await names('database')).toEqual(['db.client.connection.limit']);
+    expect(await names('http, database/dup')).toEqual(['db.client.connection.limit', 'db.client.connection.max']);
+    expect(await names('database,database/dup')).toEqual(['db.client.connection.limit', 'db.client.connection.max']);
   });
 
   it('names its instrumentation scope with the package version', () => {

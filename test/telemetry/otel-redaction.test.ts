@@ -1,4 +1,5 @@
-// A password and parameter values that are unique strings never appear in exported spans, metrics or the scrape.
+// A password, parameter values, literals and what a RAISE put in its message, all unique strings, never appear in
+// exported spans (status and events included), metrics, the scrape or the log.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,9 @@ const unique = (prefix: string): string => `${prefix}${randomBytes(8).toString('
 const PASSWORD = unique('pw');
 const VALUE = unique('val');
 const LITERAL = unique('lit');
-const SECRETS = [PASSWORD, VALUE, LITERAL];
+/** Formatted into server messages by RAISE, in SQLSTATE classes that are not data errors. */
+const RAISED = unique('raised');
+const SECRETS = [PASSWORD, VALUE, LITERAL, RAISED];
 
 let database: TestDatabase;
 let telemetry: Telemetry;
@@ -56,6 +59,18 @@ beforeAll(async () => {
   expect(await fails(db.query('INSERT INTO people VALUES ($1)', [VALUE]))).toMatchObject({ code: '23505', detail: expect.stringContaining(VALUE) });
   expect(await fails(db.query(`DO $$ BEGIN RAISE EXCEPTION 'bad %', '${VALUE}'; END $$`))).toMatchObject({ code: 'P0001' });
   expect(await fails(db.query(`SELECT 1 '${LITERAL}'`))).toMatchObject({ code: '42601', message: expect.stringContaining(LITERAL) });
+  // Any class can carry data: a serialization failure (retried, then given up), an internal error, a trigger's
+  // check violation, each formatting a secret into its message, detail or hint.
+  await db.query(`CREATE FUNCTION raise_in(code text, v text) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'card %', v USING ERRCODE = code, DETAIL = 'detail ' || v, HINT = 'hint ' || v; END $$`);
+  expect(await fails(db.query('SELECT raise_in($1, $2)', ['40001', RAISED]))).toMatchObject({ code: 'RETRY_EXHAUSTED' });
+  expect(await fails(db.query('SELECT raise_in($1, $2)', ['XX000', RAISED]))).toMatchObject({ code: 'XX000', message: `card ${RAISED}` });
+  expect(await fails(db.query(`DO $$ BEGIN RAISE EXCEPTION 'card ${RAISED}' USING ERRCODE = '57014'; END $$`))).toMatchObject({ code: '57014' });
+  await db.query(`CREATE FUNCTION people_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'refused %', NEW.email USING ERRCODE = '23514'; END $$`);
+  await db.query('CREATE TABLE guarded (email text)');
+  await db.query('CREATE TRIGGER guard BEFORE INSERT ON guarded FOR EACH ROW EXECUTE FUNCTION people_guard()');
+  expect(await fails(db.query('INSERT INTO guarded VALUES ($1)', [RAISED]))).toMatchObject({ code: '23514' });
   const lease = await db.getConnection();
   await lease.client.query('SELECT $1::text', [VALUE]);
   await eventually(
@@ -88,8 +103,15 @@ describe('nothing secret leaves through telemetry', () => {
     expect(exported.spans).toContain('SELECT $1 AS x');
   });
 
-  it('spans contain neither the password nor any parameter value or literal', () => {
+  it('spans contain neither the password nor any parameter value, literal or raised message', () => {
     for (const secret of SECRETS) expect(exported.spans.includes(secret), secret).toBe(false);
+  });
+
+  it('describes the failed spans by SQLSTATE and condition name', () => {
+    const descriptions = telemetry.packageSpans().flatMap((s) => (s.status.message ? [s.status.message] : []));
+    expect(descriptions).toEqual(
+      expect.arrayContaining(['40001 serialization_failure', 'XX000 internal_error', '57014 query_canceled', '23514 check_violation', 'P0001 raise_exception']),
+    );
   });
 
   it('metrics and the Prometheus scrape contain none of them', () => {

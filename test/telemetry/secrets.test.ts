@@ -40,11 +40,13 @@ describe('the password never shows', () => {
     }
   });
 
-  it('is absent from the error when authentication fails', async () => {
+  it('is absent from the error when authentication fails, which names the server (host:port/database)', async () => {
     const wrong = new URL(url);
     wrong.password = `${PASSWORD}-wrong`;
     const error = await createManager(wrong.toString()).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: '28P01' });
+    expect((error as Error).message).toMatch(new RegExp(`^password authentication failed for user "role_\\w+" \\(server 127\\.0\\.0\\.1:${wrong.port}/${database.name}\\)$`));
+    expect(inspect(error)).toContain(`(server 127.0.0.1:${wrong.port}/${database.name})`);
     expect(inspect(error, { depth: 10 })).not.toContain(PASSWORD);
   });
 });

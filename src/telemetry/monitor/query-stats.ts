@@ -11,6 +11,9 @@ export interface QueryStatsReport {
   fingerprint: string;
   /** Normalized text: literals replaced by placeholders. */
   query: string;
+  /** db.query.summary: the operations and tables in the order written (`SELECT orders customers`), '' when none. */
+  summary: string;
+  /** The first keyword, upper-cased, and the single table, parsed from the text. */
   operation: string | undefined;
   collection: string | undefined;
   executions: number;
@@ -82,6 +85,7 @@ export class QueryStats {
     return {
       fingerprint: this.shape.fingerprint,
       query: this.shape.normalized,
+      summary: this.shape.summary,
       operation: this.shape.operation,
       collection: this.shape.collection,
       executions: this.executions,

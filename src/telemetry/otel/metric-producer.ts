@@ -2,19 +2,36 @@
 // An SDK Histogram.record hashes its attribute set on every call (about 0.3 µs per attribute);
 // recording here is a bucket search and three additions, so the per-query cost stays far below that.
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
-// Types only: the package has no runtime dependency on the SDK; an app that uses this producer has the SDK anyway.
-import type {
-  AggregationTemporality,
-  CollectionResult,
-  DataPointType,
-  HistogramMetricData,
-  MetricProducer,
-} from '@opentelemetry/sdk-metrics';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
 
-// The values of sdk-metrics' enums (the same in SDK 2.x and 3.x), spelled out because only its types are imported.
-const DATA_POINT_TYPE_HISTOGRAM = 0 as DataPointType.HISTOGRAM;
-const AGGREGATION_TEMPORALITY_CUMULATIVE = 1 as AggregationTemporality.CUMULATIVE;
+// The SDK's MetricProducer contract written out structurally, not imported: the public types must compile where the
+// optional peer @opentelemetry/sdk-metrics is not installed (`skipLibCheck: false`). The consumer test hands these
+// to the SDK's own types (SDK 2.x and 3.x), so a change there that breaks the shape fails it.
+// The values of sdk-metrics' enums, the same in SDK 2.x and 3.x: DataPointType.HISTOGRAM, AggregationTemporality.CUMULATIVE.
+const DATA_POINT_TYPE_HISTOGRAM = 0;
+const AGGREGATION_TEMPORALITY_CUMULATIVE = 1;
+
+/** One cumulative histogram as the SDK's `HistogramMetricData` carries it. */
+export interface PgHistogramMetricData {
+  descriptor: { name: string; description: string; unit: string; valueType: ValueType };
+  aggregationTemporality: typeof AGGREGATION_TEMPORALITY_CUMULATIVE;
+  dataPointType: typeof DATA_POINT_TYPE_HISTOGRAM;
+  dataPoints: Array<{
+    attributes: Attributes;
+    startTime: HrTime;
+    endTime: HrTime;
+    value: { buckets: { boundaries: number[]; counts: number[] }; sum: number; count: number; min: number; max: number };
+  }>;
+}
+
+/** What `PgMetricProducer.collect()` resolves to: the SDK's `CollectionResult`, with no resource (the reader keeps its own). */
+export interface PgCollectionResult {
+  resourceMetrics: {
+    resource: never;
+    scopeMetrics: Array<{ scope: { name: string; version?: string; schemaUrl?: string }; metrics: PgHistogramMetricData[] }>;
+  };
+  errors: unknown[];
+}
 
 export interface HistogramSpec {
   readonly name: string;
@@ -95,7 +112,7 @@ class HistogramFamily {
     return histogram;
   }
 
-  snapshot(endTime: HrTime): HistogramMetricData {
+  snapshot(endTime: HrTime): PgHistogramMetricData {
     const dataPoints = [...this.series.values()]
       .filter((h) => h.count > 0)
       .map((h) => ({
@@ -124,7 +141,7 @@ class HistogramFamily {
  * instance to your reader (`metricProducers: [producer]`) and to `create({ telemetry: { metricProducer } })`;
  * the tracker then records wait, use, create and operation times here instead of through SDK instruments.
  */
-export class PgMetricProducer implements MetricProducer {
+export class PgMetricProducer {
   private readonly families = new Map<string, HistogramFamily>();
 
   /** The recorder of one histogram's attribute set; called when a tracker builds an attribute set, not per measurement. */
@@ -137,14 +154,14 @@ export class PgMetricProducer implements MetricProducer {
     return family.recorder(attributes);
   }
 
-  async collect(): Promise<CollectionResult> {
+  async collect(): Promise<PgCollectionResult> {
     const endTime = hrTime(Date.now());
     const metrics = [...this.families.values()].map((family) => family.snapshot(endTime));
     return {
       resourceMetrics: {
         // A MetricReader keeps the SDK's own resource and takes only the scope metrics from producers,
         // so none is built here (that would need the SDK at run time).
-        resource: undefined as unknown as CollectionResult['resourceMetrics']['resource'],
+        resource: undefined as never,
         scopeMetrics: [{ scope: { ...INSTRUMENTATION_SCOPE }, metrics }],
       },
       errors: [],

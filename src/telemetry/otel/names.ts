@@ -14,7 +14,10 @@ export const METRIC_PG_MANAGER_CONNECTION_LEAKS = 'pg_manager.connection.leaks';
 export const METRIC_PG_MANAGER_SLOW_QUERIES = 'pg_manager.slow_queries';
 /** Counter `{retry}`: attempts that failed and were tried again. */
 export const METRIC_PG_MANAGER_RETRIES = 'pg_manager.retries';
-/** On `db.client.connection.wait_time`: how the wait ended (`acquired`, `timeout`, `error`). */
+/**
+ * On `db.client.connection.wait_time`: always `acquired` since 0.2.0, when timed-out and failed waits left the metric;
+ * kept so that rules written for 0.1 (`pg_manager_outcome="acquired"`) still match. Removed in 1.0.
+ */
 export const ATTR_PG_MANAGER_OUTCOME = 'pg_manager.outcome';
 /** On query spans: attempts made by the logical call (1 = no retry). */
 export const ATTR_PG_MANAGER_ATTEMPTS = 'pg_manager.attempts';
@@ -35,7 +38,9 @@ export const OPERATION_DURATION: HistogramSpec = {
 export const WAIT_TIME: HistogramSpec = {
   name: METRIC_DB_CLIENT_CONNECTION_WAIT_TIME,
   unit: 's',
-  description: 'The time it took to obtain an open connection from the pool (pg_manager.outcome: acquired, timeout, error).',
+  // Only waits that obtained a connection, as the conventions define the metric: a timed-out wait is counted by
+  // db.client.connection.timeouts (its length is the timeout), and a failed connect fails its operation (error.type).
+  description: 'The time it took to obtain an open connection from the pool.',
   // Handing out an idle connection takes microseconds; waiting in the queue can last up to the timeout.
   boundaries: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 };

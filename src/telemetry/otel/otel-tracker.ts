@@ -1,7 +1,9 @@
 // OpenTelemetry tracker: semantic-convention pool metrics, spans for slow, failed and retried calls, leak events.
 import {
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   context,
+  createNoopMeter,
   metrics,
   trace,
   type BatchObservableResult,
@@ -15,19 +17,23 @@ import {
 import {
   METRIC_DB_CLIENT_CONNECTION_COUNT,
   METRIC_DB_CLIENT_CONNECTION_IDLE_MIN,
+  METRIC_DB_CLIENT_CONNECTION_LIMIT,
   METRIC_DB_CLIENT_CONNECTION_MAX,
   METRIC_DB_CLIENT_CONNECTION_PENDING_REQUESTS,
   METRIC_DB_CLIENT_CONNECTION_TIMEOUTS,
 } from '@opentelemetry/semantic-conventions/incubating';
 import { ConfigError } from '../../errors.js';
+import type { QueryShape } from '../../sql/shape.js';
 import { sharedShapes } from '../../sql/shape-cache.js';
-import type { LeakEvent, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from '../../tracker.js';
+import type { LeakEvent, Logger, PoolerSample, PoolTracker, QueryEvent, RetryEvent, TrackedPool } from '../../tracker.js';
+import { PoolerMetrics } from './pooler-metrics.js';
 import type { PgMetricProducer } from './metric-producer.js';
 import { HISTOGRAMS, METRIC_PG_MANAGER_CONNECTION_LEAKS, METRIC_PG_MANAGER_RETRIES, METRIC_PG_MANAGER_SLOW_QUERIES } from './names.js';
-import { PoolSeries, type RecorderFactory } from './pool-series.js';
+import { PoolSeries, type OperationNames, type RecorderFactory } from './pool-series.js';
 import { producerFor } from './producer-attach.js';
 import { INSTRUMENTATION_SCOPE } from './scope.js';
 import { TrackerSpans, errorTypeOf } from './spans.js';
+import { semconvStability, type SemconvStability } from './stability.js';
 
 export interface TelemetryOptions {
   /** Defaults to the global meter provider (a no-op until the app registers an SDK, so register it first). */
@@ -41,6 +47,25 @@ export interface TelemetryOptions {
   /** Query spans only when the call began inside an active span, as in instrumentation-pg (default false). */
   requireParentSpan?: boolean;
   /**
+   * Put the server's error message in the span status description (default false). Any SQLSTATE class can carry
+   * data in it (a RAISE, a trigger, a constraint's detail), so by default the description is the SQLSTATE and its
+   * condition name (`40001 serialization_failure`).
+   */
+  recordServerMessages?: boolean;
+  /**
+   * Set db.operation.name and db.collection.name from the query text when the caller states none: the statement's
+   * first keyword upper-cased and its single table, as 0.1 did (default false). The PostgreSQL conventions say they
+   * SHOULD NOT be extracted from the text (`db.query.summary` is the grouping key); this is for dashboards built on
+   * them. State them per call instead with `db.query(sql, params, { operationName, collectionName })`.
+   */
+  namesFromQueryText?: boolean;
+  /**
+   * Which database conventions to emit where they were renamed, as `OTEL_SEMCONV_STABILITY_OPT_IN` says (the
+   * default): `database` the new names only (`db.client.connection.limit`), `database/dup` old and new, anything
+   * else the old (`db.client.connection.max`). See README "Renamed metrics".
+   */
+  semconvStabilityOptIn?: string;
+  /**
    * Where the histograms are aggregated. By default the producer of `pgMetricProducers()` when your
    * reader holds it, else one added to the meter provider's readers when they would export it
    * unchanged (an sdk-metrics 2.x provider, cumulative, default aggregation, no views), else SDK
@@ -52,18 +77,53 @@ export interface TelemetryOptions {
 
 export interface OtelTrackerOptions extends TelemetryOptions {
   slowQueryThresholdMs: number;
+  /** Told once, at creation, when the providers are no-ops (no SDK registered yet): nothing would ever be exported. */
+  logger?: Logger;
+}
+
+/** The last values of one pool's gauges, observed after the tracker closed (see close()). */
+interface FrozenPool {
+  readonly series: PoolSeries;
+  readonly used: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+  readonly min: number;
+}
+
+/**
+ * The trackers of each meter provider, open and closed: a closed one keeps observing its pools' last gauge values
+ * only while no other tracker on the provider reports a pool of the same name (two observations of one series
+ * would conflict, and the stale one could win).
+ */
+const trackersOn = new WeakMap<MeterProvider, Set<OtelTracker>>();
+
+/** The meter of a no-op provider (the global one before an SDK registers): it stays a no-op whatever happens later. */
+const NOOP_METER_CLASS = createNoopMeter().constructor;
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+function isNoopTracerProvider(provider: TracerProvider): boolean {
+  // The global provider is a proxy: it forwards to the SDK's once one registers, so only an empty proxy is a no-op.
+  return provider instanceof ProxyTracerProvider ? provider.getDelegate() === NOOP_TRACER_PROVIDER : provider === NOOP_TRACER_PROVIDER;
 }
 
 class OtelTracker implements PoolTracker {
   private readonly meter: Meter;
+  private readonly meterProvider: MeterProvider;
+  private readonly stability: SemconvStability;
+  private readonly namesFromQueryText: boolean;
+  /** Set by close(): the gauges' last values, observed until a newer tracker takes the pool name over. */
+  private frozen: FrozenPool[] | undefined;
   private readonly spans: TrackerSpans;
   private readonly slowQueryThresholdSeconds: number;
   private readonly traceAllQueries: boolean;
   private readonly sampleRatio: number;
   private readonly series = new Map<TrackedPool, PoolSeries>();
+  private pooler: PoolerMetrics | undefined;
 
   private readonly connectionCount: ObservableUpDownCounter;
-  private readonly connectionMax: ObservableUpDownCounter;
+  /** db.client.connection.limit and/or the deprecated db.client.connection.max, as the stability opt-in says. */
+  private readonly connectionLimits: ObservableUpDownCounter[];
   private readonly connectionIdleMin: ObservableUpDownCounter;
   private readonly pendingRequests: ObservableUpDownCounter;
   private readonly observables: Observable[];
@@ -83,19 +143,40 @@ class OtelTracker implements PoolTracker {
     this.slowQueryThresholdSeconds = options.slowQueryThresholdMs / 1000;
     const { name, version } = INSTRUMENTATION_SCOPE;
     const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
+    this.meterProvider = meterProvider;
+    let siblings = trackersOn.get(meterProvider);
+    if (!siblings) trackersOn.set(meterProvider, (siblings = new Set()));
+    siblings.add(this);
     this.meter = meterProvider.getMeter(name, version);
-    const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(name, version);
-    this.spans = new TrackerSpans(tracer, options.requireParentSpan === true);
+    const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+    const tracer = tracerProvider.getTracer(name, version);
+    this.spans = new TrackerSpans(tracer, options.requireParentSpan === true, options.recordServerMessages === true);
+    this.namesFromQueryText = options.namesFromQueryText === true;
+    this.stability = semconvStability(options.semconvStabilityOptIn ?? process.env.OTEL_SEMCONV_STABILITY_OPT_IN);
     const meter = this.meter;
+    warnIfNoop(options.logger, meter instanceof NOOP_METER_CLASS, isNoopTracerProvider(tracerProvider), options);
 
     this.connectionCount = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_COUNT, {
       unit: '{connection}',
       description: 'The number of connections that are currently in state described by the state attribute.',
     });
-    this.connectionMax = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_MAX, {
-      unit: '{connection}',
-      description: 'The maximum number of open connections allowed.',
-    });
+    this.connectionLimits = [];
+    if (this.stability.stable) {
+      this.connectionLimits.push(
+        meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_LIMIT, {
+          unit: '{connection}',
+          description: 'The maximum number of open connections allowed.',
+        }),
+      );
+    }
+    if (this.stability.old) {
+      this.connectionLimits.push(
+        meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_MAX, {
+          unit: '{connection}',
+          description: 'The maximum number of open connections allowed (deprecated: db.client.connection.limit).',
+        }),
+      );
+    }
     this.connectionIdleMin = meter.createObservableUpDownCounter(METRIC_DB_CLIENT_CONNECTION_IDLE_MIN, {
       unit: '{connection}',
       description: 'The minimum number of idle open connections allowed.',
@@ -104,8 +185,8 @@ class OtelTracker implements PoolTracker {
       unit: '{request}',
       description: 'The number of current pending requests for an open connection.',
     });
-    this.observables = [this.connectionCount, this.connectionMax, this.connectionIdleMin, this.pendingRequests];
-    // One callback for all four gauges: each pool's counts are read once per collection.
+    this.observables = [this.connectionCount, ...this.connectionLimits, this.connectionIdleMin, this.pendingRequests];
+    // One callback for all the gauges: each pool's counts are read once per collection.
     meter.addBatchObservableCallback(this.observe, this.observables);
 
     this.timeouts = meter.createCounter(METRIC_DB_CLIENT_CONNECTION_TIMEOUTS, {
@@ -160,18 +241,51 @@ class OtelTracker implements PoolTracker {
   }
 
   private readonly observe = (result: BatchObservableResult): void => {
+    if (this.frozen !== undefined) {
+      for (const pool of this.frozen) this.observePool(result, pool);
+      return;
+    }
     for (const series of this.series.values()) {
       const { pool } = series;
       const counts = pool.counts();
-      result.observe(this.connectionCount, counts.total - counts.idle, series.used);
-      result.observe(this.connectionCount, counts.idle, series.idle);
-      result.observe(this.connectionMax, pool.max, series.common);
-      result.observe(this.connectionIdleMin, pool.min, series.common);
-      result.observe(this.pendingRequests, counts.waiting, series.common);
+      this.observePool(result, { series, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: pool.max, min: pool.min });
     }
   };
 
+  private observePool(result: BatchObservableResult, pool: FrozenPool): void {
+    const { series } = pool;
+    result.observe(this.connectionCount, pool.used, series.used);
+    result.observe(this.connectionCount, pool.idle, series.idle);
+    for (const limit of this.connectionLimits) result.observe(limit, pool.max, series.common);
+    result.observe(this.connectionIdleMin, pool.min, series.common);
+    result.observe(this.pendingRequests, pool.waiting, series.common);
+  }
+
+  /** Stops observing a closed tracker's pool of this name: this tracker reports it now. */
+  private supersede(poolName: string): void {
+    for (const tracker of trackersOn.get(this.meterProvider) ?? []) {
+      if (tracker === this || !tracker.frozen) continue;
+      tracker.frozen = tracker.frozen.filter((p) => p.series.pool.name !== poolName);
+      if (tracker.frozen.length === 0) tracker.stopObserving();
+    }
+  }
+
+  /** True when another open tracker on the same meter provider reports a pool of this name. */
+  private reportedElsewhere(poolName: string): boolean {
+    for (const tracker of trackersOn.get(this.meterProvider) ?? []) {
+      if (tracker !== this && !tracker.frozen && [...tracker.series.keys()].some((pool) => pool.name === poolName)) return true;
+    }
+    return false;
+  }
+
+  private stopObserving(): void {
+    this.meter.removeBatchObservableCallback(this.observe, this.observables);
+    this.frozen = [];
+    trackersOn.get(this.meterProvider)?.delete(this);
+  }
+
   poolAdded(pool: TrackedPool): void {
+    this.supersede(pool.name);
     const series = this.seriesFor(pool);
     // Counters start at 0 so that Prometheus' increase() sees the first timeout or leak: a series
     // that first appears at 1 has no earlier sample to rise from.
@@ -187,14 +301,9 @@ class OtelTracker implements PoolTracker {
     this.seriesFor(pool).waitAcquired.record(waitSeconds);
   }
 
-  acquireTimedOut(pool: TrackedPool, waitSeconds: number): void {
-    const series = this.seriesFor(pool);
-    this.timeouts.add(1, series.common);
-    series.waitTimedOut.record(waitSeconds);
-  }
-
-  acquireFailed(pool: TrackedPool, waitSeconds: number): void {
-    this.seriesFor(pool).waitFailed.record(waitSeconds);
+  // A wait that timed out or failed obtained no connection: db.client.connection.wait_time does not measure it (names.ts).
+  acquireTimedOut(pool: TrackedPool): void {
+    this.timeouts.add(1, this.seriesFor(pool).common);
   }
 
   released(pool: TrackedPool, useSeconds: number): void {
@@ -208,8 +317,9 @@ class OtelTracker implements PoolTracker {
   queryFinished(event: QueryEvent): void {
     const series = this.seriesFor(event.pool);
     const shape = sharedShapes.shape(event.sql, event);
+    const names = this.namesOf(event, shape);
     const errorType = event.error === undefined ? undefined : errorTypeOf(event.error, event.sqlstate);
-    const operation = errorType === undefined ? series.operation(shape) : series.failedOperation(shape, errorType, event.sqlstate);
+    const operation = errorType === undefined ? series.operation(shape, names) : series.failedOperation(shape, names, errorType, event.sqlstate);
     operation.duration.record(event.durationSeconds);
     const slow = event.executionSeconds !== undefined && event.executionSeconds >= this.slowQueryThresholdSeconds;
     if (slow) this.slowQueries.add(1, operation.attributes);
@@ -221,8 +331,15 @@ class OtelTracker implements PoolTracker {
       this.traceAllQueries ||
       (this.sampleRatio > 0 && Math.random() < this.sampleRatio)
     ) {
-      this.spans.query(event, series.span, shape, errorType);
+      this.spans.query(event, series.span, shape, names, errorType);
     }
+  }
+
+  /** The caller's db.operation.name / db.collection.name; parsed from the text only when `namesFromQueryText` asks. */
+  private namesOf(event: QueryEvent, shape: QueryShape): OperationNames | undefined {
+    if (event.operationName !== undefined || event.collectionName !== undefined) return event;
+    if (!this.namesFromQueryText) return undefined;
+    return { operationName: shape.operation, collectionName: shape.collection };
   }
 
   retried(event: RetryEvent): void {
@@ -239,11 +356,40 @@ class OtelTracker implements PoolTracker {
     this.spans.leakResolved(this.seriesFor(event.pool).span, event);
   }
 
+  /** The pooler's figures (PgBouncer's console, with the `pgbouncer` option): instruments made on the first reading. */
+  poolerSampled(sample: PoolerSample): void {
+    (this.pooler ??= new PoolerMetrics(this.meter)).record(sample);
+  }
+
+  /**
+   * Keeps the gauges' last values (the pools are closed by now: 0 connections, the configured limit) for the
+   * collections that follow, so the export an SDK makes at its own shutdown, after the manager's, still carries
+   * them: without this the last export had no pool series at all. They stay until a newer tracker on the same
+   * meter provider reports a pool of the same name, and are not kept for a name an open tracker reports already.
+   */
   close(): void {
-    this.meter.removeBatchObservableCallback(this.observe, this.observables);
+    this.pooler?.close();
+    this.frozen = [...this.series.values()]
+      .filter((series) => !this.reportedElsewhere(series.pool.name))
+      .map((series) => {
+        const counts = series.pool.counts();
+        return { series, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: series.pool.max, min: series.pool.min };
+      });
+    if (this.frozen.length === 0) this.stopObserving();
     this.series.clear();
     this.spans.clear();
   }
+}
+
+/** One warning when nothing this tracker records could ever be exported. */
+function warnIfNoop(logger: Logger | undefined, meterNoop: boolean, tracerNoop: boolean, options: TelemetryOptions): void {
+  if (!logger || !(meterNoop || (tracerNoop && options.tracerProvider !== undefined))) return;
+  const what = meterNoop
+    ? `the meter provider${options.meterProvider ? ' given as telemetry.meterProvider' : ''} is a no-op, so no pool metric will ever be exported (a meter taken from the global no-op provider stays a no-op after an SDK registers)`
+    : 'the tracer provider given as telemetry.tracerProvider is a no-op, so no span will be exported';
+  logger.warn(
+    `otel-pg-manager: ${what}. Start the OpenTelemetry SDK (sdk.start(), or register a MeterProvider) before PostgresManager.create(), or pass telemetry.meterProvider; MONITORING_ENABLED=false turns the telemetry off.`,
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   ATTR_DB_COLLECTION_NAME,
   ATTR_DB_NAMESPACE,
   ATTR_DB_OPERATION_NAME,
+  ATTR_DB_QUERY_SUMMARY,
   ATTR_DB_RESPONSE_STATUS_CODE,
   ATTR_DB_SYSTEM_NAME,
   ATTR_ERROR_TYPE,
@@ -34,19 +35,30 @@ export interface OperationSeries {
   readonly duration: HistogramRecorder;
 }
 
+/** db.operation.name and db.collection.name of one call: stated by its caller, or parsed from its text when asked. */
+export interface OperationNames {
+  readonly operationName?: string | undefined;
+  readonly collectionName?: string | undefined;
+}
+
+/** The series key of a shape and names: the summary alone in the usual case, so looking a series up builds no string. */
+function seriesKey(shape: QueryShape, names: OperationNames | undefined): string {
+  if (names === undefined || (names.operationName === undefined && names.collectionName === undefined)) return shape.summary;
+  return `${shape.summary}\u0000${names.operationName ?? ''}\u0000${names.collectionName ?? ''}`;
+}
+
 /** Attribute sets and recorders of one pool, built once so that recording a measurement allocates nothing. */
 export class PoolSeries {
   readonly common: Attributes;
   readonly used: Attributes;
   readonly idle: Attributes;
+  /** Waits that obtained a connection: the only ones db.client.connection.wait_time measures (names.ts). */
   readonly waitAcquired: HistogramRecorder;
-  readonly waitTimedOut: HistogramRecorder;
-  readonly waitFailed: HistogramRecorder;
   readonly useTime: HistogramRecorder;
   readonly createTime: HistogramRecorder;
   /** Span attributes shared by every span of this pool. */
   readonly span: Attributes;
-  // Keyed by the shape's summary (operation and table), which many texts share, so a new text usually
+  // Keyed by the shape's db.query.summary, which many texts share, so a new text usually
   // finds its series already built; bounded, as summaries come from the application's SQL.
   private readonly succeeded = new Map<string, OperationSeries>();
   private readonly failed = new Map<string, OperationSeries>();
@@ -60,8 +72,6 @@ export class PoolSeries {
     this.used = { ...this.common, [ATTR_DB_CLIENT_CONNECTION_STATE]: DB_CLIENT_CONNECTION_STATE_VALUE_USED };
     this.idle = { ...this.common, [ATTR_DB_CLIENT_CONNECTION_STATE]: DB_CLIENT_CONNECTION_STATE_VALUE_IDLE };
     this.waitAcquired = recorder(WAIT_TIME, { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'acquired' });
-    this.waitTimedOut = recorder(WAIT_TIME, { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'timeout' });
-    this.waitFailed = recorder(WAIT_TIME, { ...this.common, [ATTR_PG_MANAGER_OUTCOME]: 'error' });
     this.useTime = recorder(USE_TIME, this.common);
     this.createTime = recorder(CREATE_TIME, this.common);
     this.span = {
@@ -73,20 +83,21 @@ export class PoolSeries {
     };
   }
 
-  operation(shape: QueryShape): OperationSeries {
-    let series = this.succeeded.get(shape.summary);
+  operation(shape: QueryShape, names: OperationNames | undefined): OperationSeries {
+    const key = seriesKey(shape, names);
+    let series = this.succeeded.get(key);
     if (series === undefined) {
-      series = this.operationSeries(this.withShape(shape));
-      remember(this.succeeded, shape.summary, series);
+      series = this.operationSeries(this.withShape(shape, names));
+      remember(this.succeeded, key, series);
     }
     return series;
   }
 
-  failedOperation(shape: QueryShape, errorType: string, sqlstate: string | undefined): OperationSeries {
-    const key = `${shape.summary}\u0000${errorType}`;
+  failedOperation(shape: QueryShape, names: OperationNames | undefined, errorType: string, sqlstate: string | undefined): OperationSeries {
+    const key = `${seriesKey(shape, names)}\u0000${errorType}`;
     let series = this.failed.get(key);
     if (series === undefined) {
-      const attributes = this.withShape(shape);
+      const attributes = this.withShape(shape, names);
       attributes[ATTR_ERROR_TYPE] = errorType;
       if (sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = sqlstate;
       series = this.operationSeries(attributes);
@@ -109,11 +120,18 @@ export class PoolSeries {
     return attributes;
   }
 
-  private withShape(shape: QueryShape): Attributes {
-    // db.namespace is conditionally required on the operation metrics "if available", and it is.
-    const attributes: Attributes = { ...this.common, [ATTR_DB_NAMESPACE]: this.pool.server.database };
-    if (shape.operation) attributes[ATTR_DB_OPERATION_NAME] = shape.operation;
-    if (shape.collection) attributes[ATTR_DB_COLLECTION_NAME] = shape.collection;
+  private withShape(shape: QueryShape, names: OperationNames | undefined): Attributes {
+    // db.namespace is conditionally required on the operation metrics "if available", and it is; server.address and
+    // server.port are Recommended and Conditionally Required, and a pool has one server.
+    const attributes: Attributes = {
+      ...this.common,
+      [ATTR_DB_NAMESPACE]: this.pool.server.database,
+      [ATTR_SERVER_ADDRESS]: this.pool.server.address,
+      [ATTR_SERVER_PORT]: this.pool.server.port,
+    };
+    if (shape.summary) attributes[ATTR_DB_QUERY_SUMMARY] = shape.summary;
+    if (names?.operationName !== undefined) attributes[ATTR_DB_OPERATION_NAME] = names.operationName;
+    if (names?.collectionName !== undefined) attributes[ATTR_DB_COLLECTION_NAME] = names.collectionName;
     return attributes;
   }
 }

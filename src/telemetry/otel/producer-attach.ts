@@ -1,9 +1,8 @@
 // Which PgMetricProducer a tracker records into when the app did not hand it one: the fast path for create() alone.
 import type { MeterProvider } from '@opentelemetry/api';
-import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import { PgMetricProducer } from './metric-producer.js';
 
-// The values of sdk-metrics' enums, spelled out because only its types are imported.
+// The values of sdk-metrics' enums, spelled out: the package imports nothing of the SDK, not even its types.
 const INSTRUMENT_TYPE_HISTOGRAM = 'HISTOGRAM';
 const AGGREGATION_TEMPORALITY_CUMULATIVE = 1;
 const AGGREGATION_TYPE_DEFAULT = 0;
@@ -16,7 +15,7 @@ let processProducer: PgMetricProducer | undefined;
  * fast path: `new PeriodicExportingMetricReader({ exporter, metricProducers: pgMetricProducers() })`,
  * and `PostgresManager.create()` records into it without being told. Every call returns the same producer.
  */
-export function pgMetricProducers(): MetricProducer[] {
+export function pgMetricProducers(): PgMetricProducer[] {
   processProducer ??= new PgMetricProducer();
   return [processProducer];
 }
@@ -49,8 +48,8 @@ function sdkReaders(provider: MeterProvider): { readers: SdkReader[]; hasViews: 
   return { readers, hasViews: views.length > 0 };
 }
 
-function producersOf(reader: SdkReader): MetricProducer[] {
-  return reader._metricProducers as MetricProducer[];
+function producersOf(reader: SdkReader): unknown[] {
+  return reader._metricProducers as unknown[];
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   ATTR_CODE_STACKTRACE,
   ATTR_DB_COLLECTION_NAME,
   ATTR_DB_OPERATION_NAME,
+  ATTR_DB_QUERY_SUMMARY,
   ATTR_DB_QUERY_TEXT,
   ATTR_DB_RESPONSE_STATUS_CODE,
   ATTR_ERROR_TYPE,
@@ -20,7 +21,10 @@ import {
   ERROR_TYPE_VALUE_OTHER,
 } from '@opentelemetry/semantic-conventions';
 import { ATTR_DB_RESPONSE_RETURNED_ROWS } from '@opentelemetry/semantic-conventions/incubating';
+import { PgManagerError } from '../../errors.js';
+import { MAX_NORMALIZED_LENGTH } from '../../sql/renderer.js';
 import type { QueryShape } from '../../sql/shape.js';
+import { isConnectionBroken, sqlstateOf } from '../../sqlstate.js';
 import type { LeakEvent, QueryEvent } from '../../tracker.js';
 import { wallClockMs } from '../wall-clock.js';
 import {
@@ -30,12 +34,9 @@ import {
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
 } from './names.js';
+import type { OperationNames } from './pool-series.js';
+import { describeSqlstate } from './sqlstate-names.js';
 
-// SQLSTATE classes whose messages and details echo the data: 22 (data exception), 23 (integrity
-// constraint violation), and P0 (PL/pgSQL RAISE, whose text is whatever the function formatted);
-// and 42601, whose "syntax error at or near" can quote a literal of un-parameterized SQL.
-const DATA_ECHOING_CLASSES = ['22', '23', 'P0'];
-const DATA_ECHOING_STATES = ['42601'];
 const MAX_STATUS_MESSAGE = 512;
 // A bound for a cache keyed by things the tracker does not control.
 const MAX_REMEMBERED_LEAKS = 1000;
@@ -51,14 +52,44 @@ export function errorTypeOf(error: unknown, sqlstate: string | undefined): strin
   return ERROR_TYPE_VALUE_OTHER;
 }
 
-/** The span status message: the error's own message, except where PostgreSQL puts data into it. */
-function statusMessage(error: unknown, sqlstate: string | undefined): string {
-  if (sqlstate !== undefined && (DATA_ECHOING_CLASSES.includes(sqlstate.slice(0, 2)) || DATA_ECHOING_STATES.includes(sqlstate))) {
-    return `PostgreSQL error ${sqlstate} (message withheld: it can contain data)`;
-  }
+const bounded = (message: string): string => (message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}…` : message);
+
+/**
+ * The span status description. Any SQLSTATE class can carry data in the server's message (a RAISE formats whatever
+ * it is given, a trigger or a constraint quotes values), so by default a server error is described by its SQLSTATE
+ * and condition name (`40001 serialization_failure`), never its message. The package's own errors keep their text
+ * (a timeout, a lost connection: written here, with no data), unless it quotes a server error; a dead connection is
+ * described by pg's or Node's own words; anything else by its error type. `recordServerMessages` restores the message.
+ */
+export function statusDescription(error: unknown, sqlstate: string | undefined, recordServerMessages: boolean): string {
   // Only Error messages: an arbitrary thrown value could be anything, including the data itself.
-  const message = error instanceof Error ? error.message : 'a non-Error value was thrown';
-  return message.length > MAX_STATUS_MESSAGE ? `${message.slice(0, MAX_STATUS_MESSAGE)}…` : message;
+  if (recordServerMessages && error instanceof Error) return bounded(error.message);
+  if (sqlstate !== undefined) return describeSqlstate(sqlstate);
+  if (error instanceof PgManagerError) {
+    // RetryExhaustedError and the like name their cause's message: a server error is described by its code instead.
+    const causeState = sqlstateOf(error.cause);
+    return causeState === undefined ? bounded(error.message) : `${error.name}: ${describeSqlstate(causeState)}`;
+  }
+  if (error instanceof Error && isConnectionBroken(error)) return bounded(`connection lost: ${error.message}`);
+  return errorTypeOf(error, undefined);
+}
+
+/** db.query.text: a parameterized text as its caller wrote it (bounded), any other normalized (literals replaced). */
+function queryText(sql: string, shape: QueryShape): string {
+  if (!shape.parameterized) return shape.normalized;
+  return sql.length > MAX_NORMALIZED_LENGTH ? `${sql.slice(0, MAX_NORMALIZED_LENGTH - 2)} …` : sql;
+}
+
+/**
+ * The conventions' span name: `{db.query.summary}`; without one, `{db.operation.name} {target}`, or the target alone,
+ * with the names the caller stated; else `{db.system.name}`.
+ */
+function spanName(shape: QueryShape, names: OperationNames | undefined): string {
+  if (shape.summary) return shape.summary;
+  const operation = names?.operationName;
+  const target = names?.collectionName;
+  if (operation !== undefined) return target === undefined ? operation : `${operation} ${target}`;
+  return target ?? DB_SYSTEM_NAME_VALUE_POSTGRESQL;
 }
 
 function isContext(value: unknown): value is Context {
@@ -82,28 +113,31 @@ export class TrackerSpans {
   constructor(
     private readonly tracer: Tracer,
     private readonly requireParentSpan: boolean,
+    private readonly recordServerMessages: boolean,
   ) {}
 
   /** The span of one logical call, created after the fact with its true start, under the context active when it began. */
-  query(event: QueryEvent, poolAttributes: Attributes, shape: QueryShape, errorType: string | undefined): void {
+  query(event: QueryEvent, poolAttributes: Attributes, shape: QueryShape, names: OperationNames | undefined, errorType: string | undefined): void {
     const parent = isContext(event.context) ? event.context : ROOT_CONTEXT;
     if (this.requireParentSpan && trace.getSpan(parent) === undefined) return;
     const attributes: Attributes = {
       ...poolAttributes,
-      [ATTR_DB_QUERY_TEXT]: shape.normalized,
+      [ATTR_DB_QUERY_TEXT]: queryText(event.sql, shape),
       [ATTR_PG_MANAGER_ATTEMPTS]: event.attempts,
     };
-    if (shape.operation) attributes[ATTR_DB_OPERATION_NAME] = shape.operation;
-    if (shape.collection) attributes[ATTR_DB_COLLECTION_NAME] = shape.collection;
+    if (shape.summary) attributes[ATTR_DB_QUERY_SUMMARY] = shape.summary;
+    if (names?.operationName !== undefined) attributes[ATTR_DB_OPERATION_NAME] = names.operationName;
+    if (names?.collectionName !== undefined) attributes[ATTR_DB_COLLECTION_NAME] = names.collectionName;
     if (event.rowCount !== null) attributes[ATTR_DB_RESPONSE_RETURNED_ROWS] = event.rowCount;
     if (errorType !== undefined) {
       attributes[ATTR_ERROR_TYPE] = errorType;
       if (event.sqlstate !== undefined) attributes[ATTR_DB_RESPONSE_STATUS_CODE] = event.sqlstate;
     }
-    const name = shape.summary || DB_SYSTEM_NAME_VALUE_POSTGRESQL;
     const startTime = wallClockMs(event.startTime);
-    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime, attributes }, parent);
-    if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: statusMessage(event.error, event.sqlstate) });
+    const span = this.tracer.startSpan(spanName(shape, names), { kind: SpanKind.CLIENT, startTime, attributes }, parent);
+    if (errorType !== undefined) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: statusDescription(event.error, event.sqlstate, this.recordServerMessages) });
+    }
     span.end(startTime + event.durationSeconds * 1000);
   }
 

@@ -1,0 +1,111 @@
+// The tracker at the two ends of an app's life: created before the SDK (a warning), and the export the SDK makes after close().
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metrics, trace } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
+import { createOtelTracker } from '../../src/telemetry/otel/otel-tracker.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { createManager } from '../support/manager.js';
+import { createTelemetry, pointsOf, sumOf } from '../support/otel.js';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase('otell');
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+const NOOP_WARNING = /^otel-pg-manager: the meter provider is a no-op, so no pool metric will ever be exported .*Start the OpenTelemetry SDK/;
+
+describe('a manager created before the OpenTelemetry SDK', () => {
+  it('warns once, through its logger, that no metric will be exported', async () => {
+    metrics.disable();
+    trace.disable();
+    const { db, logger } = await createManager(database.url, { monitoringEnabled: true });
+    try {
+      await db.query('SELECT 1');
+      expect(logger.lines.filter((line) => NOOP_WARNING.test(line))).toHaveLength(1);
+      expect(logger.lines).toHaveLength(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('does not warn when the SDK came first, nor without monitoring', async () => {
+    const telemetry = createTelemetry();
+    try {
+      const registered = await createManager(database.url, {
+        monitoringEnabled: true,
+        telemetry: { meterProvider: telemetry.meterProvider, tracerProvider: telemetry.tracerProvider },
+      });
+      await registered.db.close();
+      expect(registered.logger.lines).toEqual([]);
+    } finally {
+      await telemetry.shutdown();
+    }
+    metrics.disable();
+    const off = await createManager(database.url, { monitoringEnabled: false });
+    await off.db.close();
+    expect(off.logger.lines).toEqual([]);
+  });
+});
+
+describe('the export an SDK makes at its shutdown, after db.close()', () => {
+  it('still carries the pool gauges, with their last values', async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    // An interval that never comes during the test: the only export is the one shutdown() makes.
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const { db } = await createManager(database.url, { monitoringEnabled: true, maxConnections: 3, telemetry: { meterProvider } });
+    await db.query('SELECT 1');
+    // The app's shutdown order: the manager first, then the SDK.
+    await db.close();
+    await meterProvider.shutdown();
+
+    const exports = exporter.getMetrics();
+    expect(exports.length).toBeGreaterThanOrEqual(1);
+    const last: MetricData[] = exports[exports.length - 1]!.scopeMetrics.flatMap((scope) => scope.metrics);
+    const primary = { 'db.client.connection.pool.name': 'primary', 'db.system.name': 'postgresql' };
+    // The pools are closed: no connection is open or waited for, and the limit is the configured one.
+    expect(pointsOf(last, 'db.client.connection.count', primary).map((p) => p.attributes['db.client.connection.state']).sort()).toEqual(['idle', 'used']);
+    expect(sumOf(last, 'db.client.connection.count', primary)).toBe(0);
+    expect(sumOf(last, 'db.client.connection.max', primary)).toBe(3);
+    expect(pointsOf(last, 'db.client.connection.idle.min', primary)).toHaveLength(1);
+    expect(pointsOf(last, 'db.client.connection.pending_requests', primary)).toHaveLength(1);
+    // The histograms and counters are there as before.
+    expect(pointsOf(last, 'db.client.operation.duration', primary)).toHaveLength(1);
+    expect(pointsOf(last, 'db.client.connection.timeouts', primary)).toHaveLength(1);
+  });
+});
+
+describe('a closed tracker beside an open one', () => {
+  it('keeps no last values for a pool name an open tracker on the same provider reports', async () => {
+    const telemetry = createTelemetry();
+    const fake = (max: number, total: number) => ({
+      name: 'primary',
+      role: 'primary' as const,
+      max,
+      min: 0,
+      server: { address: 'db', port: 5432, database: 'app' },
+      counts: () => ({ total, idle: 0, waiting: 0, opening: 0 }),
+    });
+    const live = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
+    live.poolAdded?.(fake(3, 2));
+    const closed = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
+    closed.poolAdded?.(fake(20, 0));
+    await closed.close?.();
+    const collected = await telemetry.collect();
+    expect(pointsOf(collected, 'db.client.connection.max').map((p) => p.value)).toEqual([3]);
+    expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' })).toBe(2);
+    await live.close?.();
+    await telemetry.shutdown();
+  });
+});
