@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../sqlstate.js';
 import type { Slotted } from './live-set.js';
-import { isListening, reportStatementsTo, type StatementSink } from './statement-reporting.js';
+import { isListening, reportStatementsTo, STATEMENT_LOST, type StatementReporting, type StatementSink } from './statement-reporting.js';
 
 /** Marks a client whose connection reported an 'error' event; it must never be reused. */
 export const BROKEN = Symbol('otel-pg-manager.broken');
@@ -26,7 +26,8 @@ export interface LeaseOwner extends StatementSink {
  * `_queryable` turns false on a connection error, `_ending` on end().
  */
 type PgClientState = pg.PoolClient &
-  BrokenMarked & { readyForQuery?: boolean; _activeQuery?: unknown; _queryQueue?: unknown[]; _queryable?: boolean; _ending?: boolean };
+  BrokenMarked &
+  Partial<StatementReporting> & { readyForQuery?: boolean; _activeQuery?: unknown; _queryQueue?: unknown[]; _queryable?: boolean; _ending?: boolean };
 
 /** How long a connection whose statement failed may wait for the ReadyForQuery that follows before it is closed. */
 const READY_AFTER_ERROR_WAIT_MS = 1000;
@@ -40,14 +41,18 @@ function nothingPending(client: PgClientState): boolean {
   return client._activeQuery == null && (client._queryQueue?.length ?? 0) === 0;
 }
 
-/** Fit for the next borrower: open, no statement pending, not inside a transaction. */
+/**
+ * Fit for the next borrower: open, no statement of it lost to a client deadline, and not inside a
+ * transaction (its state would leak into the next borrower). A statement still pending (one not awaited)
+ * does not count against it: pg-pool hands such a client on too, and the statement finishes there, the
+ * next borrower's queued behind it.
+ */
 function reusable(client: PgClientState): boolean {
   return (
     client[BROKEN] !== true &&
+    client[STATEMENT_LOST] !== true &&
     client._queryable !== false &&
     client._ending !== true &&
-    client.readyForQuery !== false &&
-    nothingPending(client) &&
     !leftInTransaction(client)
   );
 }
@@ -70,7 +75,7 @@ function whenReady(client: PgClientState, settled: (destroy: boolean) => void): 
     settled(destroy);
   };
   // pg's own listener was added when the client connected, so it has updated the state before this one runs.
-  const onReady = (): void => settle(!reusable(client));
+  const onReady = (): void => settle(!reusable(client) || !nothingPending(client));
   const onEnd = (): void => settle(true);
   const timer = setTimeout(onEnd, READY_AFTER_ERROR_WAIT_MS);
   // The socket keeps the process alive while it is open; this timer alone should not.
@@ -79,6 +84,9 @@ function whenReady(client: PgClientState, settled: (destroy: boolean) => void): 
   client.once('end', onEnd);
   return onEnd;
 }
+
+/** pg-pool's words for a second release of one checkout. */
+const DOUBLE_RELEASE = 'Release called on client which has already been released to the pool.';
 
 let nextLeaseId = 1;
 
@@ -91,6 +99,7 @@ export class Lease implements AsyncDisposable, Slotted {
   readonly borrower: { stack?: string } | undefined;
   leakReported = false;
   private released = false;
+  private closedAtShutdown = false;
   /** Set while a released connection waits for its ReadyForQuery. */
   private stopWaiting: (() => void) | undefined;
 
@@ -106,9 +115,15 @@ export class Lease implements AsyncDisposable, Slotted {
     this.borrower = borrower;
     if (reportsStatements) reportStatementsTo(pgClient, owner);
     // pg users habitually call client.release(): route it through the lease, so the pool's
-    // bookkeeping cannot miss it and a second release cannot reach pg-pool (which throws).
-    // pg-pool's release(err) hands the error to its 'release' listeners: so does this.
-    pgClient.release = (destroy?: boolean | Error) => (destroy ? this.closeConnection(false, destroy) : this.release());
+    // bookkeeping cannot miss it. pg-pool's release(err) hands the error to its 'release' listeners:
+    // so does this. A second call throws pg-pool's own error: a silent one would hide the bug that, once
+    // the connection is lent again, releases the next borrower's lease under it. One closed by the
+    // shutdown deadline was not released by its borrower, whose own release is then accepted quietly.
+    pgClient.release = (destroy?: boolean | Error) => {
+      if (this.released && !this.closedAtShutdown) throw new Error(DOUBLE_RELEASE);
+      if (destroy) this.closeConnection(false, destroy);
+      else this.release();
+    };
   }
 
   /** The pg client. Reading it after release throws, so a released connection is not used by mistake. */
@@ -127,10 +142,10 @@ export class Lease implements AsyncDisposable, Slotted {
   }
 
   /**
-   * Gives the connection back. Idempotent. The connection is destroyed instead of reused when it
-   * broke, when `error` says the connection is gone, when it is still inside a transaction
-   * (its state would leak into the next borrower), or when a statement is still awaiting its
-   * answer (after a client deadline, or one not awaited): the next borrower would queue behind it.
+   * Gives the connection back. Idempotent (the pg client's own release() is not: see the constructor).
+   * The connection is destroyed instead of reused when it broke, when `error` says the connection is
+   * gone, when it is still inside a transaction (its state would leak into the next borrower), or when
+   * it is given back with an `error` and a statement still pending.
    * Right after a statement's error the server's ReadyForQuery may still be on its way (the two can
    * arrive in separate reads); only it tells whether the error left a transaction aborted, so the
    * connection goes back when it arrives, and the lease ends then.
@@ -142,7 +157,18 @@ export class Lease implements AsyncDisposable, Slotted {
     if (this.reportsStatements) reportStatementsTo(client, undefined);
     if (client[BROKEN] === true || (error !== undefined && isConnectionBroken(error))) this.end(true, false);
     else if (awaitingReadyAfterError(client)) this.stopWaiting = whenReady(client, (destroy) => this.end(destroy, false));
-    else this.end(!reusable(client), false);
+    // Given back because of an error while a statement is still pending: that statement may be the one that
+    // failed without an answer to come (pg 8.21 leaves a statement whose parameter failed to serialize
+    // active), so the next borrower is not queued behind it.
+    else this.end(!reusable(client) || (error !== undefined && !nothingPending(client)), false);
+  }
+
+  /**
+   * Gives the connection back to be closed, with `reason` for pg-pool's 'release' listeners: what
+   * pg-pool's own query() does with a connection whose statement failed.
+   */
+  discard(reason: Error): void {
+    this.closeConnection(false, reason);
   }
 
   /** Closes the connection whatever its state: for shutdown past its deadline. */
@@ -155,6 +181,7 @@ export class Lease implements AsyncDisposable, Slotted {
   private closeConnection(atShutdown: boolean, reason: true | Error = true): void {
     if (this.released) return;
     this.released = true;
+    this.closedAtShutdown = atShutdown;
     if (this.reportsStatements) reportStatementsTo(this.pgClient, undefined);
     this.end(reason, atShutdown);
   }

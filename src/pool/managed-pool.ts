@@ -51,6 +51,7 @@ interface TimedClient extends pg.Client {
 
 type ClientClass = new (...args: never[]) => pg.Client;
 const TIMED = Symbol('otel-pg-manager.timed-client');
+const OBSERVED_POOL = Symbol.for('otel-pg-manager.observed-pool');
 /**
  * One subclass per base class, shared by every pool: with a class per pool, eight managers gave
  * pg's Client code eight kinds of client object, and its property accesses went megamorphic
@@ -78,6 +79,25 @@ function timedClass(Base: ClientClass): ClientClass {
 
 /** The pg-pool internals read here (pg-pool 3.x): its instance `Client` and the list of every client it made. */
 type PoolInternals = pg.Pool & { Client: ClientClass; _clients: TimedClient[] };
+
+/** What end() reads of pg-pool's queue (3.x), to serve the callers it would otherwise leave waiting. */
+type PoolQueue = pg.Pool & {
+  _pendingQueue?: unknown[];
+  _idle?: unknown[];
+  _isFull?: () => boolean;
+  _pulseQueue?: () => void;
+  newClient?: (pendingItem: unknown) => void;
+};
+
+function hasQueue(pool: PoolQueue): pool is Required<PoolQueue> {
+  return (
+    Array.isArray(pool._pendingQueue) &&
+    Array.isArray(pool._idle) &&
+    typeof pool._isFull === 'function' &&
+    typeof pool._pulseQueue === 'function' &&
+    typeof pool.newClient === 'function'
+  );
+}
 
 // pg-pool (3.x) reports both of its acquisition timeouts as plain Errors with no code.
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
@@ -145,6 +165,9 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     this.ownTimeoutMs = this.ownConnectionTimeout && this.ownConnectionTimeout > 0 ? Math.min(this.ownConnectionTimeout, MAX_TIMER_MS) : MAX_TIMER_MS;
     this.poolConnect = pool.connect as unknown as (callback: ConnectCallback) => void;
     this.poolEnd = pool.end as () => Promise<void>;
+    // A pool the zero-code instrumentation observes (src/instrumentation) is this manager's from now on: it stops
+    // observing, so nothing is counted twice. Found by a registered symbol: the core imports nothing of that room.
+    (pool as unknown as Record<symbol, { detach?: () => void } | undefined>)[OBSERVED_POOL]?.detach?.();
     const internals = pool as PoolInternals;
     const ownClient = internals.Client;
     internals.Client = timedClass(ownClient);
@@ -183,6 +206,15 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     for (const undo of this.adoption.splice(0).reverse()) undo();
     unclaimPool(this.pool);
     this.ending = Promise.resolve();
+  }
+
+  /**
+   * How long create()'s first connection may take: the pool's own connectionTimeoutMillis when it sets
+   * one (an adopted pool's, or the manager's for a pool it built), else CONNECTION_TIMEOUT_SECONDS
+   * (pg's 0 would let create() wait forever).
+   */
+  get warmUpTimeoutMs(): number {
+    return this.ownConnectionTimeout && this.ownConnectionTimeout > 0 ? this.ownTimeoutMs : this.defaultTimeoutMs;
   }
 
   /** Read from the pool's options at every collection, as pg-pool itself does. */
@@ -320,6 +352,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     rowCount: number | null,
     attempts: number,
     fromLease: boolean,
+    stated?: { readonly operationName?: string; readonly collectionName?: string },
   ): void {
     if (this.trackers.size === 0) return;
     const now = performance.now();
@@ -335,6 +368,8 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
       attempts,
       context,
       fromLease,
+      operationName: stated?.operationName,
+      collectionName: stated?.collectionName,
     });
   }
 
@@ -358,20 +393,48 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   }
 
   /**
-   * Stops new work, rejects queued callers (pg-pool would leave them waiting forever), lets
-   * in-flight leases finish until the deadline, then destroys what is still held.
+   * Serves the callers in pg-pool's queue although the pool is about to end, with pg-pool's own steps:
+   * what it can serve now (an idle connection, room for a new one) is served before its end() stops
+   * serving, and the rest, queued behind a full pool, each get a new connection as an ending pool closes
+   * the ones given back. Returns a function that stops the second part.
+   */
+  private serveWaitingThroughEnd(pool: Required<PoolQueue>): () => void {
+    while (pool._pendingQueue.length > 0 && (pool._idle.length > 0 || !pool._isFull())) pool._pulseQueue();
+    // pg-pool emits 'remove' before its own next step, which ends the pool once no client is left.
+    const onRemove = (): void => {
+      while (pool._pendingQueue.length > 0 && !pool._isFull()) pool.newClient(pool._pendingQueue.shift());
+    };
+    pool.on('remove', onRemove);
+    return () => pool.removeListener('remove', onRemove);
+  }
+
+  /**
+   * Stops new work, lets in-flight leases finish until the deadline, then destroys what is still held.
+   * Callers still waiting for a connection are refused (db.close()), or with `serveWaiting` served
+   * (the pg.Pool face's end(): pg-pool's own end() completes a caller whose connection is being opened,
+   * and leaves one queued behind an idle or busy connection waiting forever). Whoever is still waiting
+   * at the deadline, or when the pool has ended, is refused: nothing hangs.
    * Resolves with the number of leases that had to be destroyed.
    */
-  async close(timeoutMs: number): Promise<number> {
+  async close(timeoutMs: number, serveWaiting = false): Promise<number> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const waiter of this.waiters.drain()) waiter.request.acquired(new ManagerClosedError(), undefined);
-    this.ending ??= this.poolEnd.call(this.pool);
+    const refuseWaiting = (): void => {
+      for (const waiter of this.waiters.drain()) waiter.request.acquired(new ManagerClosedError(), undefined);
+    };
+    let stopServing: (() => void) | undefined;
+    if (this.ending === undefined) {
+      if (serveWaiting && hasQueue(this.pool)) stopServing = this.serveWaitingThroughEnd(this.pool);
+      else refuseWaiting();
+      this.ending = this.poolEnd.call(this.pool);
+    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), timeoutMs);
     });
     const outcome = await Promise.race([this.ending.then(() => 'ended' as const), deadline]);
     clearTimeout(timer);
+    stopServing?.();
+    refuseWaiting();
     if (outcome === 'ended') return 0;
     // Whatever is still held now was leaked: report it (once) and close it. A released lease still
     // here was given back and is waiting for its ReadyForQuery: closed, not counted.

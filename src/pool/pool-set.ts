@@ -5,6 +5,7 @@ import type { AdoptedTargets, DatabaseTarget, ManagerConfig } from '../config.js
 import { ConfigError } from '../errors.js';
 import type { Logger, TrackerFanout } from '../tracker.js';
 import { ManagedPool } from './managed-pool.js';
+import type { PgPoolOptions } from './pool-options.js';
 import { buildPool, claimPool, describeAdoptedPool } from './pool-source.js';
 
 /** The pg.Pools an app handed to create(). */
@@ -35,9 +36,15 @@ export class PoolSet {
   /** Pools the app built and handed over. */
   private readonly adopted: ManagedPool[];
 
-  constructor(config: ManagerConfig, trackers: TrackerFanout, private readonly logger: Logger, own: AdoptedPools) {
+  constructor(
+    config: ManagerConfig,
+    trackers: TrackerFanout,
+    private readonly logger: Logger,
+    own: AdoptedPools,
+    pgPool: PgPoolOptions = {},
+  ) {
     const managed = (role: 'primary' | 'replica', target: DatabaseTarget, adopted: pg.Pool | undefined): ManagedPool => {
-      const pool = adopted ?? buildPool({ ...config, min: config.minConnections, max: config.maxConnections, target });
+      const pool = adopted ?? buildPool({ ...config, min: config.minConnections, max: config.maxConnections, target, pgPool, poolName: config.poolNames[role], logger });
       return new ManagedPool({
         name: config.poolNames[role],
         role,
@@ -63,9 +70,9 @@ export class PoolSet {
     for (const pool of this.adopted) pool.handBack();
   }
 
-  /** Closes every pool, destroying what is still leased after `timeoutMs`. */
-  async close(timeoutMs: number): Promise<void> {
-    const forced = await Promise.all(this.all().map((pool) => pool.close(timeoutMs)));
+  /** Closes every pool, destroying what is still leased after `timeoutMs`; `serveWaiting`: see ManagedPool.close(). */
+  async close(timeoutMs: number, serveWaiting = false): Promise<void> {
+    const forced = await Promise.all(this.all().map((pool) => pool.close(timeoutMs, serveWaiting)));
     const destroyed = forced.reduce((a, b) => a + b, 0);
     if (destroyed > 0) {
       this.logger.warn(`otel-pg-manager: closed ${destroyed} connection(s) still leased after ${timeoutMs} ms at shutdown`);

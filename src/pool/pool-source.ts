@@ -1,8 +1,11 @@
 // Where a managed pool comes from: built by the manager from its configuration, or an app's own
 // pg.Pool adopted as it is (`create({ pool })`), described without ever reading its password.
 import pg from 'pg';
-import { connectionFields, type DatabaseTarget } from '../config.js';
+import { connectionFields, type DatabaseTarget, type PoolerMode } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { sessionOptions } from '../session-settings.js';
+import type { Logger } from '../tracker.js';
+import type { PgPoolOptions } from './pool-options.js';
 
 export interface PoolBuildSettings {
   target: DatabaseTarget;
@@ -13,9 +16,16 @@ export interface PoolBuildSettings {
   statementTimeoutMs: number;
   queryTimeoutMs: number;
   applicationName: string;
+  /** What sits between the pool and PostgreSQL: decides how statement_timeout is sent (session-settings.ts). */
+  poolerMode: PoolerMode;
+  poolName: string;
+  logger: Logger;
+  /** pg-pool's own options the app gave create(), passed as they are. */
+  pgPool?: PgPoolOptions;
 }
 
 export function buildPool(settings: PoolBuildSettings): pg.Pool {
+  const session = withSessionOptions(settings);
   return new pg.Pool({
     ...connectionFields(settings.target),
     max: settings.max,
@@ -26,9 +36,21 @@ export function buildPool(settings: PoolBuildSettings): pg.Pool {
     // Without keepalive a half-open connection to a vanished server is only noticed after hours.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    ...(settings.statementTimeoutMs > 0 ? { statement_timeout: settings.statementTimeoutMs } : {}),
+    ...(session.statement_timeout === undefined ? {} : { statement_timeout: session.statement_timeout }),
     ...(settings.queryTimeoutMs > 0 ? { query_timeout: settings.queryTimeoutMs } : {}),
-  });
+    ...settings.pgPool,
+    // After the app's pg-pool options: the manager's onConnect runs the app's own after it.
+    ...(session.onConnect ? { onConnect: session.onConnect } : {}),
+  } as pg.PoolConfig);
+}
+
+/** The session settings' pool options (session-settings.ts), with an app's own onConnect run after the manager's. */
+function withSessionOptions(settings: PoolBuildSettings): pg.PoolConfig {
+  const session = sessionOptions(settings);
+  const own = settings.pgPool?.onConnect as ((client: pg.ClientBase) => unknown) | undefined;
+  if (!session.onConnect || !own) return session;
+  const first = session.onConnect;
+  return { ...session, onConnect: async (client: pg.ClientBase) => { await first(client); await own(client); } };
 }
 
 /** Marks a pg.Pool that a manager already owns: two managers wrapping one pool would count everything twice. */

@@ -2,6 +2,7 @@
 // trackers like query() calls. pg's client.query is wrapped once per connection; a lease points the
 // wrapper at its pool while it holds the client, and query() leases (which report themselves) do not.
 import type pg from 'pg';
+import { isConnectionBroken } from '../sqlstate.js';
 
 /** Where a leased client's statements are reported: the pool that lent it. */
 export interface StatementSink {
@@ -13,6 +14,12 @@ export interface StatementSink {
 const SINK = Symbol('otel-pg-manager.statement-sink');
 /** Set on a client whose current lease ran LISTEN: it is held on purpose, to wait for notifications. */
 const LISTENING = Symbol('otel-pg-manager.listening');
+/**
+ * Set on a client one of whose statements failed in a way that leaves the connection untrustworthy: above
+ * all pg's own client deadline (query_timeout), after which the statement still runs on the server and the
+ * next borrower's would queue behind it. Its lease closes it at release, whatever the borrower passes.
+ */
+export const STATEMENT_LOST = Symbol('otel-pg-manager.statement-lost');
 
 /** LISTEN after any leading whitespace and comments; a scan, not a regex, so a long prefix costs linear time. */
 function isListen(sql: string): boolean {
@@ -37,6 +44,7 @@ function isListen(sql: string): boolean {
 export interface StatementReporting {
   [SINK]: StatementSink | undefined;
   [LISTENING]?: boolean;
+  [STATEMENT_LOST]?: boolean;
 }
 
 type QueryCallback = (error: Error | null, result?: pg.QueryResult) => void;
@@ -59,8 +67,10 @@ export function installStatementReporting(client: pg.Client): void {
     if (isListen(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
     const startTime = performance.now();
     const context = sink.statementContext();
-    const finished = (error: unknown, result: pg.QueryResult | undefined): void =>
+    const finished = (error: unknown, result: pg.QueryResult | undefined): void => {
+      if (error && isConnectionBroken(error)) (this as pg.Client & StatementReporting)[STATEMENT_LOST] = true;
       sink.statementFinished(sql, startTime, context, error ?? undefined, result?.rowCount ?? null);
+    };
     const reported = (done: QueryCallback): QueryCallback => (error, result) => {
       finished(error, result);
       done(error, result);
@@ -101,6 +111,16 @@ export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | 
  */
 export function isListening(client: pg.PoolClient): boolean {
   return (client as pg.PoolClient & StatementReporting)[LISTENING] === true;
+}
+
+/** Takes the wrapper off again (the zero-code instrumentation handing a client back to pg, or to a manager that installs its own). */
+export function uninstallStatementReporting(client: pg.Client): void {
+  if (!(SINK in client)) return;
+  const reporting = client as pg.Client & StatementReporting;
+  delete (reporting as Partial<StatementReporting>)[SINK];
+  delete (reporting as Partial<StatementReporting>)[LISTENING];
+  delete (reporting as Partial<StatementReporting>)[STATEMENT_LOST];
+  delete (reporting as { query?: unknown }).query;
 }
 
 /** True once installStatementReporting() has run on the client. */

@@ -82,10 +82,14 @@ export class Acquisition implements QueryRouting {
     return sleep(delayMs);
   }
 
-  /** Opens the pool's minimum number of connections (at least one, which proves the server answers). */
+  /**
+   * Opens the pool's minimum number of connections (at least one, which proves the server answers), each
+   * within the pool's own connect timeout. An app counting the pool's events sees them: a `connect` per
+   * new connection, an `acquire` and a `release` each (create({ warmUp: false }) skips this).
+   */
   async warmUp(pool: ManagedPool): Promise<void> {
     const leases = await Promise.allSettled(
-      Array.from({ length: Math.max(1, pool.min) }, () => this.acquireWithRetry(pool, pool.defaultTimeoutMs, undefined)),
+      Array.from({ length: Math.max(1, pool.min) }, () => this.acquireWithRetry(pool, pool.warmUpTimeoutMs, undefined)),
     );
     for (const result of leases) if (result.status === 'fulfilled') result.value.release();
     const failure = leases.find((r) => r.status === 'rejected');

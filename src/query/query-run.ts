@@ -7,6 +7,7 @@ import type { RetryOptions } from '../config.js';
 import { ConnectionLostError, ManagerClosedError, PgManagerError, RetryExhaustedError } from '../errors.js';
 import type { Lease } from '../pool/lease.js';
 import type { AcquireRequest, ManagedPool } from '../pool/managed-pool.js';
+import { rejectWithCallerStack } from '../pool/pool-face.js';
 import type { TrackerFanout } from '../tracker.js';
 import { backoffDelay } from '../backoff.js';
 import { classifyError, isConnectionBroken, sqlstateOf, type FailurePhase } from '../sqlstate.js';
@@ -22,6 +23,11 @@ export interface QueryRunOptions {
    * and retries (Prisma's P2034 on 40001, a NOWAIT that must fail at once) see pg's codes.
    */
   pgErrors?: boolean;
+  /** `resolve` settles a promise the caller awaits: a final error reaches it with the caller's frames (pg-pool's promise forms). */
+  callerStack?: boolean;
+  /** db.operation.name / db.collection.name as the caller states them, for the trackers. */
+  operationName?: string;
+  collectionName?: string;
 }
 
 /** The text a statement is reported under: a query config's `text`, or nothing to show. */
@@ -130,7 +136,10 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   }
 
   private failed(error: unknown, phase: FailurePhase): void {
-    this.lease?.release(error);
+    // A library's statement (pgErrors) costs its connection on any error, as in pg-pool's own query():
+    // its counts, and its 'release' event carrying the error, are what code written against pg expects.
+    if (this.options.pgErrors && this.lease) this.lease.discard(error instanceof Error ? error : new Error(String(error)));
+    else this.lease?.release(error);
     const { routing, pool, attempt } = this;
     // A replica that cannot serve is not waited for: the next attempt goes to the primary.
     if (phase === 'acquire' && routing.replicaFailed(pool, error)) return this.nextAttempt();
@@ -142,7 +151,7 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
     if (!retryable || attempt > routing.retry.maxRetries || routing.isClosing()) {
       this.report(error, null);
       if (retryable && routing.isClosing()) return this.reject(new ManagerClosedError(error));
-      if (pgErrors) return this.reject(error);
+      if (pgErrors) return this.options.callerStack ? rejectWithCallerStack(this.resolve as (value: never) => void, error) : this.reject(error);
       return this.reject(retryable && attempt > 1 ? new RetryExhaustedError(attempt, error) : typedLoss(error, pool, 'unknown'));
     }
     const delayMs = backoffDelay(attempt - 1, routing.retry);
@@ -157,6 +166,6 @@ export class QueryRun<R extends pg.QueryResultRow> implements AcquireRequest {
   }
 
   private report(error: unknown, rowCount: number | null): void {
-    this.pool.reportQuery(this.sql, this.startTime, this.lease?.acquiredAt, this.context, error, rowCount, this.attempt, false);
+    this.pool.reportQuery(this.sql, this.startTime, this.lease?.acquiredAt, this.context, error, rowCount, this.attempt, false, this.options);
   }
 }

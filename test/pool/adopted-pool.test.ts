@@ -227,6 +227,31 @@ describe('create({ pool })', () => {
       await db.close();
     }
   });
+
+  it("shows its warm-up in the pool's events (a connect, an acquire, a release), and opens nothing with warmUp: false", async () => {
+    const events = (pool: pg.Pool): string[] => {
+      const seen: string[] = [];
+      for (const name of ['connect', 'acquire', 'release', 'remove'] as const) pool.on(name, () => seen.push(name));
+      return seen;
+    };
+    const warmed = appPool();
+    const warmedEvents = events(warmed.pool);
+    const a = await adopt(warmed.pool);
+    expect(warmedEvents).toEqual(['connect', 'acquire', 'release']);
+    expect(warmed.pool.idleCount).toBe(1);
+    await a.close();
+
+    const cold = appPool();
+    const coldEvents = events(cold.pool);
+    const b = await adopt(cold.pool, { warmUp: false });
+    try {
+      expect(coldEvents).toEqual([]);
+      expect(cold.pool.totalCount).toBe(0);
+      expect(await countConnections(cold.appName)).toBe(0);
+    } finally {
+      await b.close();
+    }
+  });
 });
 
 describe('the wait_time histogram in a scripted scenario', () => {
@@ -279,7 +304,7 @@ describe('the scrape of an adopted pool', () => {
       expect(sample('db_client_connection_max\\{[^}]*db_client_connection_pool_name="own_pool"[^}]*\\}')).toBe(6);
       // Four statements of the app's own, plus create()'s check that the server answers.
       expect(sample('db_client_connection_wait_time_count\\{[^}]*db_client_connection_pool_name="own_pool"[^}]*\\}')).toBe(5);
-      expect(sample('db_client_operation_duration_count\\{[^}]*db_collection_name="pg_class"[^}]*\\}')).toBe(4);
+      expect(sample('db_client_operation_duration_count\\{[^}]*db_query_summary="SELECT pg_class"[^}]*\\}')).toBe(4);
       const metrics = db.getPoolMetrics();
       expect(metrics.pools.primary).toMatchObject({ name: 'own_pool', max: 6 });
       expect(metrics.acquisition.primary!.total).toBe(5);

@@ -89,14 +89,18 @@ describe('db.pool.query', () => {
     });
   });
 
-  it('keeps a failed statement\'s SQLSTATE and the connection it failed on', async () => {
+  it('keeps a failed statement\'s SQLSTATE and, as pg-pool does, closes the connection it failed on', async () => {
     await withManager({ maxConnections: 1 }, async (db) => {
       const pid = (await db.pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       const error = await db.pool.query('SELECT 1/0').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(pg.DatabaseError);
       expect((error as pg.DatabaseError).code).toBe('22012');
-      // pg-pool's own query() destroys a connection after any error; a division by zero costs none here.
-      expect((await db.pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(pid);
+      expect((await db.pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).not.toBe(pid);
+      // db.query() keeps it: its own contract, where a constraint violation costs no connection.
+      const pidOf = async (): Promise<unknown> => (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const kept = await pidOf();
+      await db.query('SELECT 1/0').catch(() => undefined);
+      expect(await pidOf()).toBe(kept);
     });
   });
 
@@ -295,7 +299,7 @@ describe('pg.Pool events and counts', () => {
 });
 
 describe('db.pool.end', () => {
-  it('closes the manager, sets ending and ended, leaves no connection open, and may be called again', async () => {
+  it('closes the manager, sets ending and ended, leaves no connection open, and rejects a second end() as pg-pool does', async () => {
     const { db, appName } = await createManager(database.url, { minConnections: 2 });
     await eventually(() => countConnections(appName), (n) => n === 2);
     expect(db.pool.ending).toBe(false);
@@ -303,8 +307,8 @@ describe('db.pool.end', () => {
     expect(db.isClosed).toBe(true);
     expect(db.pool.ending).toBe(true);
     expect(db.pool.ended).toBe(true);
-    await db.pool.end();
-    await new Promise<void>((resolve) => db.pool.end(resolve));
+    await expect(db.pool.end()).rejects.toThrow('Called end on pool more than once');
+    await expect(db.close()).resolves.toBeUndefined();
     expect(await eventually(() => countConnections(appName), (n) => n === 0)).toBe(0);
     expect(await db.pool.query('SELECT 1').catch((e: unknown) => e)).toBeInstanceOf(ManagerClosedError);
     expect(await db.pool.connect().catch((e: unknown) => e)).toBeInstanceOf(ManagerClosedError);
@@ -320,6 +324,23 @@ describe('db.pgModule()', () => {
       expect(module.types).toBe(pg.types);
       // Not pg-native's Pool either, which a library would build from its own options.
       expect(module.native).toBeNull();
+    });
+  });
+
+  it('has a Pool that is a class, as pg\'s is: it throws without new, and a subclass of it works (pg\'s issue-1542 tests)', async () => {
+    await withManager({}, async (db) => {
+      const { Pool } = db.pgModule();
+      expect(() => (Pool as unknown as () => unknown)()).toThrow(TypeError);
+      class SubPool extends Pool {}
+      const subPool = new SubPool();
+      expect(subPool).toBe(db.pool);
+      expect(subPool).toBeInstanceOf(SubPool);
+      expect(subPool).toBeInstanceOf(Pool);
+      expect(subPool).toBeInstanceOf(pg.Pool);
+      expect(Object.getPrototypeOf(Pool.prototype)).toBe(pg.Pool.prototype);
+      const client = await subPool.connect();
+      client.release();
+      expect({} instanceof Pool).toBe(false);
     });
   });
 });
