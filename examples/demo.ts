@@ -19,7 +19,8 @@ const USAGE = `usage: npm run demo [-- --duration <seconds>]
 Runs the example service under a mixed load for a while (60 s by default) and redraws a view of
 its connection pools every 2 s. With DATABASE_URL unset it starts a throwaway PostgreSQL in a temp
 folder; with DATABASE_URL set it applies the migrations to that database and adds demo rows to it.
-Ctrl-C stops early (twice: at once, without cleaning up).`;
+Ctrl-C stops early: the load drains, then PostgreSQL stops and its folder is removed (a
+second Ctrl-C does not skip that).`;
 
 /** Small, so that the bursts (six callers per connection) queue and the bars move. */
 const POOL_SIZE = 8;
@@ -44,16 +45,22 @@ export function parseDemoArgs(argv: string[]): DemoOptions | 'help' {
   return { durationSeconds };
 }
 
-/** Resolves on the first Ctrl-C or SIGTERM; a second Ctrl-C leaves at once. */
-function stopSignal(onStop: () => void): Promise<void> {
+/**
+ * Resolves on the first Ctrl-C or SIGTERM. The listeners stay for the whole run, and a repeated signal only says
+ * that cleanup is under way: tsx sends the child a second SIGINT when it does not acknowledge the first at once,
+ * and ends a child with no listener left (or one slow to answer again) at once, leaving PostgreSQL and its folder.
+ */
+function stopSignal(onStop: () => void, onRepeat: () => void): Promise<void> {
   return new Promise((resolve) => {
+    let stopped = false;
     const stop = (): void => {
-      process.once('SIGINT', () => process.exit(130));
+      if (stopped) return onRepeat();
+      stopped = true;
       onStop();
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }
 
@@ -85,10 +92,18 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     if (recentLog.length > LOG_LINES_SHOWN) recentLog.shift();
   };
   let stopping = false;
-  const stopped = stopSignal(() => {
-    stopping = true;
-    view.print('stopping: draining the load…');
-  });
+  let repeatNoted = false;
+  const stopped = stopSignal(
+    () => {
+      stopping = true;
+      view.print('stopping: draining the load…');
+    },
+    () => {
+      if (repeatNoted) return;
+      repeatNoted = true;
+      view.print('still stopping: PostgreSQL is stopped and its folder removed before the demo exits');
+    },
+  );
 
   let embedded: EmbeddedPostgres | undefined;
   let observability: Observability | undefined;
@@ -101,7 +116,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     let database: string | undefined;
     if (!databaseUrl) {
       console.log('DATABASE_URL is not set: starting an embedded PostgreSQL in a temp folder…');
-      embedded = await EmbeddedPostgres.start();
+      // If the demo is killed before its cleanup, a watcher process stops the server and deletes the folder.
+      embedded = await EmbeddedPostgres.start({ cleanUpAfterExit: true });
       databaseUrl = embedded.url();
       database = `embedded PostgreSQL on 127.0.0.1:${embedded.port}`;
       console.log(`embedded PostgreSQL on 127.0.0.1:${embedded.port}, data in ${dirname(embedded.dataDir)}`);

@@ -1,23 +1,28 @@
-// The package as a user installs it: `npm pack`, installed from the registry into a project outside the repository.
+// The package as a user installs it: `npm pack`, then README's Install line for this Node, as written (the tarball in
+// place of `otel-pg-manager`), from the registry into a project outside the repository.
 //   CONSUMER_NODE  the node binary the apps run on (default: this one)
 //   CONSUMER_SDK   2 or 3: the OpenTelemetry SDK line installed next to it (default: 3 where Node supports it)
-import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { installCommandFor, readmeBlock } from '../readme/blocks.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const node = process.env.CONSUMER_NODE ?? process.execPath;
 
-/** The OpenTelemetry packages of each SDK line; 3.x needs Node 22.15 or newer. */
+/**
+ * What the apps need beyond README's Install line, of each SDK line (3.x needs Node 22.15 or newer): installed after
+ * it, as a user adds the rest of the SDK, which is where an API the SDK refuses would fail.
+ */
 const SDK_LINES = {
-  '2': ['@opentelemetry/api@~1.9.0', '@opentelemetry/sdk-metrics@^2.12.0', '@opentelemetry/exporter-prometheus@^0.223.0'],
-  '3': ['@opentelemetry/api@~1.10.0', '@opentelemetry/sdk-metrics@^3.1.0', '@opentelemetry/exporter-prometheus@^0.301.0'],
+  '2': ['@opentelemetry/exporter-prometheus@^0.223.0'],
+  '3': ['@opentelemetry/exporter-prometheus@^0.301.0'],
 } as const;
 
 function repoVersion(name: string): string {
@@ -33,13 +38,19 @@ let project: string;
 let nodeVersion: string;
 let sdk: keyof typeof SDK_LINES;
 let packed: Packed;
+let installLine: string[];
+let installOutput: string;
 const databases: TestDatabase[] = [];
 
 /** Runs a command in the consumer project with the target Node first on PATH, so `npx` and bin shebangs use it. */
-function inProject(file: string, args: string[], env: Record<string, string> = {}) {
+function inProject(file: string, args: string[], env: Record<string, string> = {}, timeout = 120_000, cwd = project) {
+  return run(file, args, { cwd, env: projectEnv(env), timeout, maxBuffer: 16 * 1024 * 1024 });
+}
+
+function projectEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
   const PATH = `${dirname(node)}${delimiter}${process.env.PATH ?? ''}`;
   const { DATABASE_URL: _url, DB_MIGRATIONS_DIR: _dir, NODE_OPTIONS: _options, ...inherited } = process.env;
-  return run(file, args, { cwd: project, env: { ...inherited, PATH, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+  return { ...inherited, PATH, ...env };
 }
 
 /** The app's result: the last line of its output (the manager logs each applied migration before it). */
@@ -63,7 +74,17 @@ beforeAll(async () => {
   [packed] = JSON.parse(stdout) as [Packed];
   cpSync(fileURLToPath(new URL('./app', import.meta.url)), project, { recursive: true });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer-app', version: '1.0.0', private: true }));
+  // The README's Quick start, in a folder of its own with the example schema its `./migrations` names.
+  mkdirSync(join(project, 'quick-start'));
+  writeFileSync(join(project, 'quick-start', 'quick-start.mjs'), readmeBlock('quick-start').code);
+  writeFileSync(join(project, 'quick-start.mts'), readmeBlock('quick-start').code);
+  cpSync(join(repo, 'migrations'), join(project, 'quick-start', 'migrations'), { recursive: true });
   // Only the tarball comes from the repository; everything else from the registry (the npm cache when it has it).
+  // README's line as written, but for the tarball and flags that change what npm prints, not what it resolves.
+  installLine = installCommandFor(sdk);
+  const [npm, ...args] = installLine.map((arg) => (arg === 'otel-pg-manager' ? `./${packed.filename}` : arg));
+  const installed = await inProject(npm!, [...args, '--prefer-offline', '--no-audit', '--no-fund'], {}, 300_000);
+  installOutput = installed.stdout + installed.stderr;
   await run(
     'npm',
     [
@@ -72,8 +93,6 @@ beforeAll(async () => {
       '--no-audit',
       '--no-fund',
       '--loglevel=error',
-      `./${packed.filename}`,
-      'pg',
       ...SDK_LINES[sdk],
       `typescript@${repoVersion('typescript')}`,
       `@types/node@${repoVersion('@types/node')}`,
@@ -118,6 +137,36 @@ describe('the packed tarball', () => {
   });
 });
 
+describe("README's words, from the tarball", () => {
+  it('the Install line for this Node and SDK installs as written, with no peer conflict', () => {
+    expect(installLine.slice(0, 3)).toEqual(['npm', 'install', 'otel-pg-manager']);
+    expect(installOutput).not.toMatch(/ERESOLVE|conflicting peer|overriding peer/i);
+    const api = JSON.parse(readFileSync(join(project, 'node_modules', '@opentelemetry', 'api', 'package.json'), 'utf8')) as { version: string };
+    expect(api.version).toMatch(sdk === '2' ? /^1\.9\./ : /^1\.10\./);
+  });
+
+  it('the Quick start runs as plain JavaScript on this Node, then closes the manager on SIGTERM', async () => {
+    const database = await freshDatabase();
+    const child = spawn(node, ['quick-start.mjs'], { cwd: join(project, 'quick-start'), env: projectEnv({ DATABASE_URL: database.url }) });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      const collect = (chunk: Buffer): void => {
+        output += chunk.toString();
+        // Its last line logs the results; the manager stays open until the signal.
+        if (/^0 \{ exploits: 0, sources: 0 \}$/m.test(output)) resolve();
+      };
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
+      void exited.then(() => resolve());
+    });
+    child.kill('SIGTERM');
+    expect(await exited, output).toBe(0);
+    expect(output).toContain('applied migration 001_initial_schema.sql');
+    expect(output).toMatch(/^0 \{ exploits: 0, sources: 0 \}$/m);
+  });
+});
+
 describe('an app using the installed package', () => {
   it('as an ES module: creates a manager, applies its own folder, queries, and /metrics has the pool and query families', async () => {
     const database = await freshDatabase();
@@ -139,15 +188,27 @@ describe('an app using the installed package', () => {
     expect(result.scrape).toMatch(/^db_client_connection_wait_time_count\{[^}]*\} [1-9]/m);
   });
 
-  it('type-checks against the public types with moduleResolution node16, nodenext and bundler', async () => {
+  it('type-checks against the public types with moduleResolution node16, nodenext, bundler (and node10 on TypeScript 5)', async () => {
     const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
     const outputs = await Promise.all(
-      ['node16', 'nodenext', 'bundler'].map(async (resolution) => {
+      ['node16', 'nodenext', 'bundler', 'node10'].map(async (resolution) => {
         const { stdout } = await inProject(node, [tsc, '-p', `tsconfig.${resolution}.json`]).catch((error: { stdout: string }) => error);
         return `${resolution}: ${stdout}`;
       }),
     );
-    expect(outputs).toEqual(['node16: ', 'nodenext: ', 'bundler: ']);
+    expect(outputs).toEqual(['node16: ', 'nodenext: ', 'bundler: ', 'node10: ']);
+  });
+
+  it('type-checks with skipLibCheck false, the Quick start included, when the optional peer sdk-metrics is not installed', async () => {
+    const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
+    const sdkMetrics = join(project, 'node_modules', '@opentelemetry', 'sdk-metrics');
+    renameSync(sdkMetrics, `${sdkMetrics}.hidden`);
+    try {
+      const { stdout } = await inProject(node, [tsc, '-p', 'tsconfig.strict.json']).catch((error: { stdout: string }) => error);
+      expect(stdout).toBe('');
+    } finally {
+      renameSync(`${sdkMetrics}.hidden`, sdkMetrics);
+    }
   });
 
   it('`npx otel-pg-manager status --dir` reads the app folder; without a folder it is a usage error', async () => {

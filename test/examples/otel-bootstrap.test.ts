@@ -64,7 +64,7 @@ describe('examples/otel-bootstrap.ts', () => {
     const port = await listen(app);
     const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(scrape).toMatch(/^db_client_connection_count\{db_client_connection_pool_name="primary",[^}]*db_client_connection_state="used"/m);
-    expect(scrape).toMatch(/^db_client_operation_duration_count\{[^}]*db_operation_name="SELECT"/m);
+    expect(scrape).toMatch(/^db_client_operation_duration_count\{[^}]*db_query_summary="SELECT/m);
     expect(scrape).toMatch(/^target_info\{[^}]*service_name="bootstrap-test"/m);
   });
 

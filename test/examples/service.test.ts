@@ -296,7 +296,7 @@ describe('GET /metrics', () => {
     expect(reply.status).toBe(200);
     expect(reply.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(reply.text).toMatch(/^db_client_connection_max\{[^}]*db_client_connection_pool_name="primary"[^}]*\} 3$/m);
-    expect(reply.text).toMatch(/^db_client_operation_duration_count\{[^}]*db_operation_name="SELECT"/m);
+    expect(reply.text).toMatch(/^db_client_operation_duration_count\{[^}]*db_query_summary="SELECT/m);
     expect(reply.text).toMatch(/^target_info\{[^}]*service_name="service-test"/m);
   });
 });
