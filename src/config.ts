@@ -1,7 +1,10 @@
 // Options and environment -> one validated, frozen configuration. Invalid input throws ConfigError.
+import { checkOptionKeys } from './config-keys.js';
 import { ConfigError } from './errors.js';
 
 export type SchemaInitPolicy = 'log' | 'strict' | 'off';
+/** What sits between the pools and PostgreSQL: nothing, or a pooler (PgBouncer) in session or transaction mode. */
+export type PoolerMode = 'none' | 'session' | 'transaction';
 export type SqlNormalizer = 'scanner' | 'libpg-query';
 
 export interface RetryOptions {
@@ -16,7 +19,7 @@ export interface ManagerOptions {
   databaseUrl?: string;
   /** Read replica URL; else READ_REPLICA_URL. Optional. */
   readReplicaUrl?: string;
-  /** Connections kept open per pool; else DB_MIN_CONNECTIONS (2). */
+  /** Connections kept open per pool; else DB_MIN_CONNECTIONS (2, or maxConnections when that is lower). */
   minConnections?: number;
   /** Upper bound of connections per pool; else DB_MAX_CONNECTIONS (20). */
   maxConnections?: number;
@@ -42,8 +45,21 @@ export interface ManagerOptions {
   applicationName?: string;
   poolNames?: { primary?: string; replica?: string };
   retry?: RetryOptions;
-  /** What a failing migration does at start-up, when there is a migrationsDir; else DB_SCHEMA_INIT ('log'). */
+  /** What a failing migration does at start-up, when there is a migrationsDir; else DB_SCHEMA_INIT ('strict'). */
   schemaInit?: SchemaInitPolicy;
+  /**
+   * Where migrations connect, when not through databaseUrl (a direct URL past a pooler, or a role that owns the
+   * schema); else DB_MIGRATIONS_URL. Defaults to the primary.
+   */
+  migrationsUrl?: string;
+  /**
+   * A pooler between the pools and PostgreSQL (PgBouncer, or one that speaks like it): 'session' or 'transaction'
+   * changes how statementTimeoutMs reaches the server (no startup parameters, which PgBouncer refuses) and, in
+   * transaction mode, warns once about what that mode breaks; else DB_POOLER_MODE ('none').
+   */
+  poolerMode?: PoolerMode;
+  /** Read PgBouncer's admin console (SHOW POOLS, SHOW STATS) into the metrics and the health report. */
+  pgbouncer?: PgBouncerOptions;
   /** The app's folder of NNN_name.sql files, applied at start-up; else DB_MIGRATIONS_DIR. None: nothing is applied. */
   migrationsDir?: string;
   /**
@@ -53,6 +69,13 @@ export interface ManagerOptions {
   sqlNormalizer?: SqlNormalizer;
   /** Where environment variables are read from (process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface PgBouncerOptions {
+  /** The admin console: postgresql://user@pgbouncer:6432/pgbouncer, a user of admin_users or stats_users; else PGBOUNCER_ADMIN_URL. */
+  adminUrl?: string;
+  /** How often the console is read, in ms (5000). */
+  intervalMs?: number;
 }
 
 export interface DatabaseTarget {
@@ -92,10 +115,18 @@ export interface ManagerConfig {
   readonly retry: Required<RetryOptions>;
   readonly schemaInit: SchemaInitPolicy;
   readonly migrationsDir: string | undefined;
+  /** Where migrations connect: migrationsUrl, else the primary. */
+  readonly migrations: DatabaseTarget;
+  readonly poolerMode: PoolerMode;
+  /** The PgBouncer admin console to read, when one was given. */
+  readonly pgbouncer: { readonly admin: DatabaseTarget; readonly intervalMs: number } | undefined;
   readonly sqlNormalizer: SqlNormalizer;
 }
 
 type Raw = { value: unknown; field: string } | undefined;
+
+/** Connections opened at start and kept per pool when DB_MIN_CONNECTIONS is not set (at most the maximum). */
+const DEFAULT_MIN_CONNECTIONS = 2;
 
 /** Option first, then the environment variable; the field name is whichever supplied the value. */
 function pick(option: unknown, optionName: string, env: ManagerOptions['env'], envName: string | undefined): Raw {
@@ -184,6 +215,18 @@ const SSL_MODES: Record<string, DatabaseTarget['ssl']> = {
 };
 
 /**
+ * The port of a URL whose authority is well formed (`user[:password]@host:port`, no reserved character where it
+ * does not belong) but whose port is not one, up to 6 digits; otherwise undefined. Only digits are ever returned.
+ */
+function unparsablePort(value: string): string | undefined {
+  const match = /^postgres(?:ql)?:\/\/(?:[^:@/?#[\]]+(?::[^@/?#[\]]*)?@)?(?:\[[0-9a-f:.]+\]|[^:@/?#[\]]+):(\d+)(?:[/?]|$)/i.exec(value);
+  const digits = match?.[1];
+  // An "@" further on means the digits may be a password's (`user:123456/x@host`): then the hint is the one to give.
+  if (digits === undefined || Number(digits) <= 65535 || value.slice(match![0].length).includes('@')) return undefined;
+  return digits.length > 6 ? `${digits.slice(0, 6)}…` : digits;
+}
+
+/**
  * Parses a postgres URL ourselves so pg receives separate fields: pg keeps `connectionString`
  * as an enumerable option, which util.inspect and JSON.stringify would print with the password.
  * No message here ever includes the URL.
@@ -196,6 +239,9 @@ export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget 
   try {
     url = new URL(value.trim());
   } catch {
+    // A port out of range fails the same parse as a password with a "/" in it; only the second needs the encoding hint.
+    const port = unparsablePort(value.trim());
+    if (port !== undefined) throw new ConfigError(field, `has port ${port}; use a port from 1 to 65535`);
     throw new ConfigError(
       field,
       'is not a valid URL (expected postgresql://user:password@host:5432/database; percent-encode "#", "/", "?" and "@" in the password as %23, %2F, %3F, %40)',
@@ -251,6 +297,28 @@ export function parseDatabaseUrl(value: unknown, field: string): DatabaseTarget 
   });
 }
 
+/** Where a target points, for messages: host:port/database (no user, no password). */
+export function serverOf(target: DatabaseTarget): string {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `${host}:${target.port}/${target.database}`;
+}
+
+/**
+ * PostgreSQL's refusal of a connection (class 28: authentication; 3D: no such database) names the user at
+ * most; a service with several databases needs to know which server said no. Adds it to the message (and the
+ * stack's first line) of that error, which otherwise stays PostgreSQL's own, SQLSTATE included.
+ */
+export function withServerNamed(error: unknown, target: DatabaseTarget): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string' || !/^(28|3D)/.test(code)) return error;
+  const server = serverOf(target);
+  if (error.message.includes(server)) return error;
+  const before = error.message;
+  error.message = `${before} (server ${server})`;
+  if (typeof error.stack === 'string') error.stack = error.stack.replace(before, error.message);
+  return error;
+}
+
 /** Pools an app built itself (`create({ pool, readPool })`), described by what they reach. */
 export interface AdoptedTargets {
   primary?: DatabaseTarget | undefined;
@@ -273,6 +341,7 @@ function checkAdopted(options: ManagerOptions, adopted: AdoptedTargets): void {
 }
 
 export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTargets = {}): ManagerConfig {
+  checkOptionKeys(options);
   const env = options.env ?? process.env;
   checkAdopted(options, adopted);
   // With an app's own pool, DATABASE_URL in the environment is not this manager's to read.
@@ -283,8 +352,10 @@ export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTarg
 
   const minRaw = pick(options.minConnections, 'minConnections', env, 'DB_MIN_CONNECTIONS');
   const maxRaw = pick(options.maxConnections, 'maxConnections', env, 'DB_MAX_CONNECTIONS');
-  const minConnections = toNumber(minRaw, 2, { integer: true });
   const maxConnections = toNumber(maxRaw, 20, { integer: true, min: 1 });
+  // The default minimum follows a smaller maximum: DB_MAX_CONNECTIONS=1 alone means one connection, not an error
+  // about a DB_MIN_CONNECTIONS nobody set.
+  const minConnections = toNumber(minRaw, Math.min(DEFAULT_MIN_CONNECTIONS, maxConnections), { integer: true });
   if (minConnections > maxConnections) {
     throw new ConfigError(
       minRaw?.field ?? 'DB_MIN_CONNECTIONS',
@@ -331,8 +402,32 @@ export function resolveConfig(options: ManagerOptions = {}, adopted: AdoptedTarg
       baseDelayMs: toNumber(pick(retry.baseDelayMs, 'retry.baseDelayMs', env, undefined), 100, { max: MAX_TIMER_MS }),
       maxDelayMs: toNumber(pick(retry.maxDelayMs, 'retry.maxDelayMs', env, undefined), 2000, { max: MAX_TIMER_MS }),
     }),
-    schemaInit: toChoice(pick(options.schemaInit, 'schemaInit', env, 'DB_SCHEMA_INIT'), 'log', ['log', 'strict', 'off'] as const),
+    // 'strict' since 0.2.0: a service whose named schema could not be applied does not start (README "Migrations").
+    schemaInit: toChoice(pick(options.schemaInit, 'schemaInit', env, 'DB_SCHEMA_INIT'), 'strict', ['log', 'strict', 'off'] as const),
+    migrations: migrationsTarget(options, env, primary),
+    poolerMode: toChoice(pick(options.poolerMode, 'poolerMode', env, 'DB_POOLER_MODE'), 'none', ['none', 'session', 'transaction'] as const),
+    pgbouncer: pgbouncerConsole(options, env),
     sqlNormalizer: toChoice(pick(options.sqlNormalizer, 'sqlNormalizer', env, undefined), 'scanner', ['scanner', 'libpg-query'] as const),
     migrationsDir: optionalName(pick(options.migrationsDir, 'migrationsDir', env, 'DB_MIGRATIONS_DIR')),
   });
+}
+
+/** migrationsUrl / DB_MIGRATIONS_URL, else the primary itself. */
+function migrationsTarget(options: ManagerOptions, env: ManagerOptions['env'], primary: DatabaseTarget): DatabaseTarget {
+  const raw = pick(options.migrationsUrl, 'migrationsUrl', env, 'DB_MIGRATIONS_URL');
+  return raw ? parseDatabaseUrl(raw.value, raw.field) : primary;
+}
+
+/** pgbouncer.adminUrl / PGBOUNCER_ADMIN_URL and the read interval; undefined when no console was named. */
+function pgbouncerConsole(options: ManagerOptions, env: ManagerOptions['env']): ManagerConfig['pgbouncer'] {
+  const given = options.pgbouncer ?? {};
+  const raw = pick(given.adminUrl, 'pgbouncer.adminUrl', env, 'PGBOUNCER_ADMIN_URL');
+  if (!raw) {
+    if (given.intervalMs !== undefined) throw new ConfigError('pgbouncer.adminUrl', 'is required when pgbouncer is given');
+    return undefined;
+  }
+  const admin = parseDatabaseUrl(raw.value, raw.field);
+  if (admin.database !== 'pgbouncer') throw new ConfigError(raw.field, `must name the admin console's database, pgbouncer (not ${describe(admin.database)})`);
+  const intervalMs = toNumber(pick(given.intervalMs, 'pgbouncer.intervalMs', env, undefined), 5000, { integer: true, min: 100, max: MAX_TIMER_MS });
+  return Object.freeze({ admin, intervalMs });
 }

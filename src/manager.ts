@@ -1,10 +1,13 @@
 // PostgresManager: the public face. Composes pools, routing, retries and trackers; knows nothing of OpenTelemetry.
 import type pg from 'pg';
 import { inspect } from 'node:util';
-import { resolveConfig, type ManagerConfig } from './config.js';
-import { ManagerClosedError } from './errors.js';
+import { resolveConfig, withServerNamed, type ManagerConfig } from './config.js';
+import { ConfigError, ManagerClosedError } from './errors.js';
+import { withPoolerAdvice } from './session-settings.js';
+import { PgBouncerConsole, startPoolerConsole } from './pooler/pgbouncer-console.js';
 import type { Lease } from './pool/lease.js';
 import { pgModuleFor } from './pool/pg-module.js';
+import { pgPoolOptionsOf, type PgPoolOptions } from './pool/pool-options.js';
 import { claimAdoptedPools, describeAdoptedPools, PoolSet, type AdoptedPools } from './pool/pool-set.js';
 import { checkMigrationTimeouts } from './migrations/options.js';
 import { Acquisition } from './query/acquisition.js';
@@ -38,41 +41,49 @@ export class PostgresManager {
   private readonly trackers: TrackerFanout;
   private readonly logger: Logger;
   private monitor: ConnectionMonitor | undefined;
+  /** Reads PgBouncer's admin console into the trackers, with the `pgbouncer` option. */
+  private pooler: PgBouncerConsole | undefined;
   private schema: SchemaStatus = { state: 'skipped', applied: [] };
   private closing: Promise<void> | undefined;
 
-  private constructor(config: ManagerConfig, logger: Logger, adopted: AdoptedPools) {
+  private constructor(config: ManagerConfig, logger: Logger, adopted: AdoptedPools, pgPool: PgPoolOptions) {
     this.config = config;
     this.logger = logger;
     this.trackers = new TrackerFanout(logger);
-    this.pools = new PoolSet(config, this.trackers, logger, adopted);
+    this.pools = new PoolSet(config, this.trackers, logger, adopted, pgPool);
     this.replicas = new ReplicaRouting(this.pools.primary, this.pools.replica, logger);
     this.calls = new Acquisition(this.trackers, config.retry, this.replicas, () => this.closing !== undefined);
-    for (const pool of this.pools.all()) pool.installFace(faceRoutes(this.calls, pool, () => this.close()));
+    for (const pool of this.pools.all()) pool.installFace(faceRoutes(this.calls, pool, () => this.endFromPool()));
   }
 
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
-    const { logger, telemetry, monitor, migrations, pool, readPool, ...managerOptions } = options;
+    const { logger, telemetry, monitor, migrations, pool, readPool, warmUp = true, ...rest } = options;
+    const { maxUses: _u, maxLifetimeSeconds: _l, allowExitOnIdle: _e, onConnect: _c, verify: _v, log: _g, ...managerOptions } = rest;
     const adopted: AdoptedPools = { pool, readPool };
+    // pg-pool's options first: pg's own names (max, connectionString, …) are refused naming the manager's.
+    // With an app's pool, only a replica built from readReplicaUrl takes them (READ_REPLICA_URL is not read then).
+    const pgPool = pgPoolOptionsOf(rest as Record<string, unknown>, !pool || (!readPool && managerOptions.readReplicaUrl !== undefined));
+    if (typeof warmUp !== 'boolean') throw new ConfigError('warmUp', 'must be true or false');
     const config = resolveConfig(managerOptions, describeAdoptedPools(adopted));
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
     claimAdoptedPools(adopted);
-    const manager = new PostgresManager(config, logger ?? consoleLogger, adopted);
+    const manager = new PostgresManager(config, logger ?? consoleLogger, adopted, pgPool);
     try {
       // With MONITORING_ENABLED=false no tracker is attached at all. Bad monitor or telemetry settings
       // throw ConfigError here, after the pools' timers started.
       if (config.monitoringEnabled) {
         manager.monitor = await attachBuiltInTrackers(config, manager.logger, { telemetry, monitor }, (tracker) => manager.addTracker(tracker));
       }
-      await manager.calls.warmUp(manager.pools.primary);
+      if (warmUp) await manager.calls.warmUp(manager.pools.primary);
       manager.schema = await initializeSchema(config, migrationTimeouts, manager.logger);
+      manager.pooler = await startPoolerConsole(config, manager.trackers, manager.logger);
     } catch (error) {
       await manager.abandon();
-      throw error;
+      throw withPoolerAdvice(withServerNamed(error, config.primary));
     }
     const { replica } = manager.pools;
-    if (replica) await manager.calls.warmUp(replica).catch((error: unknown) => manager.replicas.markReplicaDown(error));
+    if (replica && warmUp) await manager.calls.warmUp(replica).catch((error: unknown) => manager.replicas.markReplicaDown(error));
     return manager;
   }
 
@@ -225,13 +236,25 @@ export class PostgresManager {
    * the deadline, destroys what is still held, and closes the trackers. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.timeoutMs ?? 10_000);
+    this.closing ??= this.shutdown(options.timeoutMs ?? 10_000, false);
     return this.closing;
   }
 
-  private async shutdown(timeoutMs: number): Promise<void> {
+  /**
+   * `end()` of a pool's pg.Pool face: pg-pool's contract. Callers already waiting for a connection are
+   * served, not refused, and a second end() is pg-pool's error (close() having run counts as the first).
+   */
+  private endFromPool(): Promise<void> | Error {
+    if (this.closing) return new Error('Called end on pool more than once');
+    this.closing = this.shutdown(10_000, true);
+    return this.closing;
+  }
+
+  /** `serveWaiting`: callers queued for a connection are served before the pools end (else refused). */
+  private async shutdown(timeoutMs: number, serveWaiting: boolean): Promise<void> {
     const started = performance.now();
-    await this.pools.close(timeoutMs);
+    await this.pools.close(timeoutMs, serveWaiting);
+    await this.pooler?.close();
     // The deadline covers the whole shutdown: trackers get what the pools left of it.
     await this.trackers.close(Math.min(Math.max(0, timeoutMs - (performance.now() - started)), 5000));
   }

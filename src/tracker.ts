@@ -51,6 +51,10 @@ export interface QueryEvent {
    * true for one statement the caller ran on a leased client (getConnection, withConnection, transaction).
    */
   readonly fromLease: boolean;
+  /** db.operation.name as the caller stated it (QueryOptions.operationName); never parsed from the text. */
+  readonly operationName?: string | undefined;
+  /** db.collection.name as the caller stated it (QueryOptions.collectionName). */
+  readonly collectionName?: string | undefined;
 }
 
 export interface RetryEvent {
@@ -72,6 +76,35 @@ export interface LeakEvent {
   readonly stack: string | undefined;
 }
 
+/**
+ * One reading of a pooler's admin console (PgBouncer's SHOW POOLS, SHOW STATS and SHOW DATABASES) for the
+ * (database, user) pair the primary connects as: the queue that sits outside every client pool.
+ */
+export interface PoolerSample {
+  readonly pooler: 'pgbouncer';
+  /** The pooler's address, as the console URL names it (host:port). */
+  readonly address: string;
+  readonly database: string;
+  readonly user: string;
+  /** The name of the manager's pool that connects through this pooler pool (the primary's). */
+  readonly clientPool: string;
+  /** session / transaction / statement, as the pooler reports it for this pool. */
+  readonly poolMode: string;
+  /** Server connections the pooler may open for this pool (SHOW DATABASES pool_size); undefined when it does not say. */
+  readonly poolSize: number | undefined;
+  /** cl_active, cl_waiting: clients linked to a server connection (or idle), clients that sent a query and wait for one. */
+  readonly clients: { readonly active: number; readonly waiting: number };
+  /** sv_active, sv_idle, sv_used, sv_tested, sv_login. */
+  readonly servers: { readonly active: number; readonly idle: number; readonly used: number; readonly tested: number; readonly login: number };
+  /** How long the oldest waiting client has waited, in seconds (maxwait + maxwait_us). */
+  readonly maxWaitSeconds: number;
+  /** Since the pooler started, for the database (SHOW STATS totals); wait time in seconds. */
+  readonly totals: { readonly transactions: number; readonly queries: number; readonly waitSeconds: number };
+  /** Date.now() of the reading, and the interval readings are taken at (ms). */
+  readonly sampledAt: number;
+  readonly intervalMs: number;
+}
+
 /** Every method is optional; a tracker implements what it needs. Times are in seconds. */
 export interface PoolTracker {
   poolAdded?(pool: TrackedPool): void;
@@ -91,6 +124,8 @@ export interface PoolTracker {
   retried?(event: RetryEvent): void;
   leakDetected?(event: LeakEvent): void;
   leakResolved?(event: LeakEvent): void;
+  /** A new reading of the pooler's admin console (only with the `pgbouncer` option), every `intervalMs`. */
+  poolerSampled?(sample: PoolerSample): void;
   /** Stops timers; after it the tracker receives nothing. */
   close?(): void | Promise<void>;
 }
@@ -217,6 +252,9 @@ export class TrackerFanout {
   }
   leakResolved(event: LeakEvent): void {
     this.emit('leakResolved', event);
+  }
+  poolerSampled(sample: PoolerSample): void {
+    this.emit('poolerSampled', sample);
   }
 
   /** Closes every tracker; a tracker that hangs in close() is not waited for past `timeoutMs`. */

@@ -23,7 +23,7 @@ describe('configuration', () => {
       monitoringEnabled: true,
       slowQueryThresholdMs: 1000,
       connectionTimeoutMs: 30_000,
-      schemaInit: 'log',
+      schemaInit: 'strict',
       replica: undefined,
     });
     expect(config.primary).toMatchObject({ host: 'db.example.com', port: 6543, database: 'appdb', user: 'app', ssl: false });
@@ -57,6 +57,26 @@ describe('configuration', () => {
   it('lets options override the environment', () => {
     const config = resolveConfig({ maxConnections: 3, env: { DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '50' } });
     expect(config.maxConnections).toBe(3);
+  });
+
+  it('takes DB_MAX_CONNECTIONS=1 alone: the default minimum (2) follows a smaller maximum', () => {
+    expect(resolveConfig({ env: { DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '1' } })).toMatchObject({ minConnections: 1, maxConnections: 1 });
+    expect(resolveConfig({ maxConnections: 1, env: { DATABASE_URL: URL_OK } })).toMatchObject({ minConnections: 1, maxConnections: 1 });
+    // A minimum the user did set is still checked against the maximum.
+    const error = configError(() => resolveConfig({ env: { DATABASE_URL: URL_OK, DB_MAX_CONNECTIONS: '1', DB_MIN_CONNECTIONS: '2' } }));
+    expect(error.message).toContain('DB_MIN_CONNECTIONS: must not exceed DB_MAX_CONNECTIONS (2 > 1)');
+  });
+
+  it('refuses a port above 65535 by naming the port, without the password-encoding hint', () => {
+    for (const url of ['postgresql://u:p@h:99999/db', 'postgresql://u@[::1]:70000/db?sslmode=require']) {
+      const error = configError(() => resolveConfig({ databaseUrl: url, env: {} }));
+      expect(error.message).toMatch(/has port (99999|70000); use a port from 1 to 65535/);
+      expect(error.message).not.toContain('percent-encode');
+    }
+    // Digits before an unencoded "/" of a password are not a port: there the hint is the help.
+    const error = configError(() => resolveConfig({ databaseUrl: 'postgresql://u:123456/x@h/db', env: {} }));
+    expect(error.message).toContain('percent-encode');
+    expect(error.message).not.toContain('123456');
   });
 
   it('decodes percent-encoded credentials', () => {
@@ -140,5 +160,53 @@ describe('configuration', () => {
     const config = resolveConfig({ databaseUrl: URL_OK, env: {} });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.primary)).toBe(true);
+  });
+});
+
+describe('option names are checked', () => {
+  const base = { env: { DATABASE_URL: URL_OK } };
+
+  it.each([
+    [{ maxConection: 3 }, 'maxConection', 'maxConnections'],
+    [{ slowQueryTreshold: 5 }, 'slowQueryTreshold', 'slowQueryThresholdMs'],
+    [{ retry: { maxRetry: 1 } }, 'retry.maxRetry', 'retry.maxRetries'],
+    [{ poolNames: { primay: 'a' } }, 'poolNames.primay', 'poolNames.primary'],
+    [{ pgbouncer: { adminURL: 'x' } }, 'pgbouncer.adminURL', 'pgbouncer.adminUrl'],
+    [{ loger: console }, 'loger', 'logger'],
+    [{ migrationUrl: 'postgresql://a@b/c' }, 'migrationUrl', 'migrationsUrl'],
+  ])('%j is a ConfigError naming the key and the nearest known one', (options, field, nearest) => {
+    const error = (() => {
+      try {
+        resolveConfig({ ...base, ...(options as object) });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ field });
+    expect((error as Error).message).toContain(`did you mean ${nearest}?`);
+  });
+
+  it('a key like no known one is named, with the list of known ones', () => {
+    expect(() => resolveConfig({ ...base, ...({ frobnicate: true } as object) })).toThrow(/frobnicate: is not an option \(known: databaseUrl, /);
+  });
+
+  it('keys set to undefined and every documented key pass', () => {
+    expect(() => resolveConfig({ ...base, maxConnections: undefined, poolerMode: 'transaction', migrationsUrl: URL_OK })).not.toThrow();
+  });
+
+  it('create()\'s own options (logger, monitor, migrations, …) are not reported, and a misspelt migrations timeout is', async () => {
+    const { checkMigrationTimeouts } = await import('../src/migrations/options.js');
+    expect(() => checkMigrationTimeouts({ lockTimeOutMs: 5 } as object, (name) => `migrations.${name}`)).toThrow(/migrations\.lockTimeOutMs: is not an option; did you mean migrations\.lockTimeoutMs\?/);
+  });
+
+  it('DB_MIGRATIONS_URL and DB_POOLER_MODE are read from the environment', () => {
+    const config = resolveConfig({ env: { DATABASE_URL: URL_OK, DB_MIGRATIONS_URL: 'postgresql://owner@db:5432/appdb', DB_POOLER_MODE: 'transaction' } });
+    expect(config.migrations).toMatchObject({ host: 'db', user: 'owner' });
+    expect(config.poolerMode).toBe('transaction');
+    const defaults = resolveConfig(base);
+    expect(defaults.migrations).toBe(defaults.primary);
+    expect(defaults.poolerMode).toBe('none');
   });
 });

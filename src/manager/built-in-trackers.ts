@@ -29,6 +29,6 @@ export async function attachBuiltInTrackers(
   const { slowQueryThresholdMs } = config;
   const monitor = new ConnectionMonitor({ ...settings.monitor, slowQueryThresholdMs, logger });
   add(monitor);
-  add(createOtelTracker({ ...settings.telemetry, slowQueryThresholdMs }));
+  add(createOtelTracker({ ...settings.telemetry, slowQueryThresholdMs, logger }));
   return monitor;
 }

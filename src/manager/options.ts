@@ -5,6 +5,7 @@ import type { MigrationTimeouts } from '../migrations/options.js';
 import type { MonitorSettings } from '../telemetry/monitor/report.js';
 import type { TelemetryOptions } from '../telemetry/otel/otel-tracker.js';
 import type { Logger } from '../tracker.js';
+import type { PgPoolOptions } from '../pool/pool-options.js';
 
 export interface ConnectionOptions {
   /** Acquisition timeout for this call; defaults to CONNECTION_TIMEOUT_SECONDS. */
@@ -20,6 +21,13 @@ export interface QueryOptions extends ConnectionOptions {
    * `false` keeps even a read from being sent twice.
    */
   idempotent?: boolean;
+  /**
+   * `db.operation.name` for this call's telemetry, as you name it (`findUserById`, `SELECT`): the conventions take
+   * it from the caller, never from the text. Keep it low-cardinality: it is a metric attribute.
+   */
+  operationName?: string;
+  /** `db.collection.name` for this call's telemetry: the one table it works on, as you name it. */
+  collectionName?: string;
 }
 
 export interface CloseOptions {
@@ -27,7 +35,18 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
-export interface CreateOptions extends ManagerOptions {
+/**
+ * Besides the manager's own options: pg-pool's `maxUses`, `maxLifetimeSeconds`, `allowExitOnIdle`,
+ * `onConnect`, `verify` and `log`, passed as they are to the pools the manager builds (a ConfigError with
+ * `pool` alone: that pool keeps its own).
+ */
+export interface CreateOptions extends ManagerOptions, PgPoolOptions {
+  /**
+   * Open the pool's minimum number of connections (at least one, which proves the server answers) before
+   * create() resolves; default true. An app counting the pool's events sees that warm-up: a `connect` per
+   * new connection and an `acquire` and a `release` each. With false, create() opens no connection.
+   */
+  warmUp?: boolean;
   /**
    * An app's own pg.Pool to manage instead of building one from databaseUrl: its own callers'
    * pool.query() and pool.connect() are then timed, counted and leak-checked too. The pool keeps

@@ -14,7 +14,7 @@ export async function initializeSchema(config: ManagerConfig, timeouts: Migratio
   const dir = config.migrationsDir;
   if (config.schemaInit === 'off' || dir === undefined) return { state: 'skipped', applied: [] };
   try {
-    const result = await runMigrations(config.primary, {
+    const result = await runMigrations(config.migrations, {
       dir,
       applicationName: `${config.applicationName}-migrate`,
       logger,

@@ -16,6 +16,8 @@ trapProcessFaults();
 const unique = (prefix: string): string => `${prefix}${randomBytes(8).toString('hex')}`;
 const PASSWORD = unique('pw');
 const VALUE = unique('val');
+/** Formatted by a RAISE into a message of a class that is no data error (40001: retried, then given up). */
+const RAISED = unique('raised');
 
 let database: TestDatabase;
 let proxy: FaultProxy;
@@ -85,6 +87,7 @@ beforeAll(async () => {
   await db.query('INSERT INTO people VALUES ($1)', [VALUE]);
   await failed(db.query('INSERT INTO people VALUES ($1)', [VALUE]));
   await failed(db.query('SELECT $1::int', [VALUE]));
+  await failed(db.query(`DO $$ BEGIN RAISE EXCEPTION 'card ${RAISED}' USING ERRCODE = '40001'; END $$`));
   // A statement timeout, and a transaction whose COMMIT answered ROLLBACK.
   await failed(db.query('SELECT pg_sleep(2), $1::text', [VALUE]));
   await failed(db.transaction(async (client) => client.query('SELECT $1::int', [VALUE]).catch(() => undefined)));
@@ -144,7 +147,7 @@ afterAll(async () => {
 describe('secrets through a bad day', () => {
   it('the workload really went through errors, retries, timeouts, leaks and slow calls', () => {
     const codes = caught.map((e) => (e as { code?: string }).code);
-    expect(codes).toEqual(['23505', '22P02', '57014', 'TRANSACTION_ROLLED_BACK', '57P01', 'CONNECTION_LOST', 'CONNECTION_LOST', 'CONNECTION_TIMEOUT', 'CONNECTION_TIMEOUT', '28P01']);
+    expect(codes).toEqual(['23505', '22P02', 'RETRY_EXHAUSTED', '57014', 'TRANSACTION_ROLLED_BACK', '57P01', 'CONNECTION_LOST', 'CONNECTION_LOST', 'CONNECTION_TIMEOUT', 'CONNECTION_TIMEOUT', '28P01']);
     expect(shown.get('spans')).toContain('pg_manager.connection.leak');
     expect(db.getSlowQueries(100).length).toBeGreaterThan(0);
     expect(shown.get('log lines')).toContain('replica unavailable');
@@ -156,6 +159,10 @@ describe('secrets through a bad day', () => {
       expect(deep(error).includes(PASSWORD), String(error)).toBe(false);
       expect(JSON.stringify(error).includes(PASSWORD), String(error)).toBe(false);
     }
+  });
+
+  it('what a RAISE formatted into its message appears in no span, metric, scrape, log or report', () => {
+    for (const [where, text] of shown) expect(text.includes(RAISED), where).toBe(false);
   });
 
   it('parameter values appear nowhere the package writes, and in none of its own errors', () => {

@@ -20,7 +20,13 @@ import {
   type PoolSnapshot,
 } from './report.js';
 import { SlowQueryLog } from './slow-queries.js';
-import type { LeakEvent, Logger, PoolTracker, QueryEvent, TrackedPool } from '../../tracker.js';
+import type { LeakEvent, Logger, PoolerSample, PoolTracker, QueryEvent, TrackedPool } from '../../tracker.js';
+import { PoolerHealth, type PoolerReport } from './pooler-health.js';
+
+/** The report's `pooler` part, present only when a pooler console is read. */
+function poolerPart(pooler: PoolerReport | undefined): { pooler?: PoolerReport } {
+  return pooler ? { pooler } : {};
+}
 
 export { HISTORY_SIZE } from './pools.js';
 
@@ -46,6 +52,8 @@ export class ConnectionMonitor implements PoolTracker {
   private readonly slowQueries: SlowQueryLog;
   private readonly pools: PoolBook;
   private readonly leaks: LeakBook;
+  /** The latest reading of the pooler's admin console (with the `pgbouncer` option). */
+  private readonly pooler = new PoolerHealth();
   private readonly timer: NodeJS.Timeout;
   private fault: string | undefined;
 
@@ -135,6 +143,10 @@ export class ConnectionMonitor implements PoolTracker {
     }
   }
 
+  poolerSampled(sample: PoolerSample): void {
+    this.pooler.record(sample);
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
@@ -156,6 +168,7 @@ export class ConnectionMonitor implements PoolTracker {
     const grader = new Grader();
     grader.context(context);
     for (const { facts } of views) grader.pool(facts, this.thresholds);
+    this.pooler.grade(grader);
     return grader.result();
   }
 
@@ -253,6 +266,7 @@ export class ConnectionMonitor implements PoolTracker {
         queries: { tracked: this.queries.size, evicted: this.queries.evictions, normalizer: sqlParserLoaded() ? 'libpg-query' : 'scanner' },
         leaks: this.leakReport(views),
         history,
+        ...poolerPart(this.pooler.report()),
       };
     } catch (error) {
       this.fail('report', error);

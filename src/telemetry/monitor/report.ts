@@ -1,4 +1,5 @@
 // The monitor's public shapes (its settings, its report, health and leak figures), and the report when no monitor runs.
+import type { PoolerReport } from './pooler-health.js';
 import { sqlParserLoaded } from '../../sql/parser.js';
 import type { ShapeCache } from '../../sql/shape-cache.js';
 import type { AcquisitionSummary } from './acquisition-window.js';
@@ -129,6 +130,8 @@ export interface MonitorReport {
   queries: { tracked: number; evicted: number; normalizer: 'libpg-query' | 'scanner' };
   leaks: LeakReport;
   history: ByRole<PoolSnapshot[]>;
+  /** The latest reading of PgBouncer's admin console, with the `pgbouncer` option (see README "Scale"). */
+  pooler?: PoolerReport;
 }
 
 /** The report without a monitor (or with a failed one): only what the manager itself knows is graded. */
