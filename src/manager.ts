@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { inspect } from 'node:util';
 import { resolveConfig, withServerNamed, type ManagerConfig } from './config.js';
+import { checkKeys } from './config-keys.js';
 import { ConfigError, ManagerClosedError } from './errors.js';
 import { withPoolerAdvice } from './session-settings.js';
 import { PgBouncerConsole, startPoolerConsole } from './pooler/pgbouncer-console.js';
@@ -16,7 +17,10 @@ import { QueryRun } from './query/query-run.js';
 import { ReplicaRouting } from './query/replica-routing.js';
 import { runTransaction, withLease, type TransactionOptions } from './query/transaction.js';
 import type { ConnectionMonitor } from './telemetry/monitor/monitor.js';
+import { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/monitor/health.js';
+import { TELEMETRY_OPTION_KEYS } from './telemetry/otel/otel-tracker.js';
 import {
+  MONITOR_SETTING_KEYS,
   unmonitoredHealth,
   unmonitoredReport,
   type HealthContext,
@@ -65,6 +69,9 @@ export class PostgresManager {
     // With an app's pool, only a replica built from readReplicaUrl takes them (READ_REPLICA_URL is not read then).
     const pgPool = pgPoolOptionsOf(rest as Record<string, unknown>, !pool || (!readPool && managerOptions.readReplicaUrl !== undefined));
     if (typeof warmUp !== 'boolean') throw new ConfigError('warmUp', 'must be true or false');
+    checkKeys(telemetry, TELEMETRY_OPTION_KEYS, 'telemetry.');
+    checkKeys(monitor, MONITOR_SETTING_KEYS, 'monitor.');
+    checkKeys(monitor?.thresholds, Object.keys(DEFAULT_HEALTH_THRESHOLDS), 'monitor.thresholds.');
     const config = resolveConfig(managerOptions, describeAdoptedPools(adopted));
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
     claimAdoptedPools(adopted);

@@ -1,6 +1,7 @@
+// Options and environment to a frozen config: every bad value a ConfigError naming its field, no password echoed.
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../src/index.js';
+import { ConfigError, PostgresManager, resolveConfig } from '../src/index.js';
 
 const URL_OK = 'postgresql://app:s3cr3t-pw@db.example.com:6543/appdb';
 
@@ -199,6 +200,18 @@ describe('option names are checked', () => {
   it('create()\'s own options (logger, monitor, migrations, …) are not reported, and a misspelt migrations timeout is', async () => {
     const { checkMigrationTimeouts } = await import('../src/migrations/options.js');
     expect(() => checkMigrationTimeouts({ lockTimeOutMs: 5 } as object, (name) => `migrations.${name}`)).toThrow(/migrations\.lockTimeOutMs: is not an option; did you mean migrations\.lockTimeoutMs\?/);
+  });
+
+  it.each([
+    [{ monitor: { snapshotInterval: 5 } }, 'monitor.snapshotInterval', 'monitor.snapshotIntervalMs'],
+    [{ monitor: { thresholds: { utilisationWarning: 0.5 } } }, 'monitor.thresholds.utilisationWarning', 'monitor.thresholds.utilizationWarning'],
+    [{ telemetry: { traceAllQuery: true } }, 'telemetry.traceAllQuery', 'telemetry.traceAllQueries'],
+  ])('create() refuses a misspelt nested key %j before connecting, naming the nearest known one', async (options, field, nearest) => {
+    // Port 1 refuses connections: a ConfigError, not a connection error, shows nothing was tried.
+    const error = await PostgresManager.create({ databaseUrl: 'postgresql://app@127.0.0.1:1/appdb', env: {}, ...(options as object) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ field });
+    expect((error as Error).message).toContain(`did you mean ${nearest}?`);
   });
 
   it('DB_MIGRATIONS_URL and DB_POOLER_MODE are read from the environment', () => {

@@ -23,6 +23,15 @@ export interface MonitorSettings {
   shapes?: ShapeCache;
 }
 
+/** Every key of MonitorSettings, so that create() refuses a misspelt one by name. */
+export const MONITOR_SETTING_KEYS: readonly string[] = Object.keys({
+  snapshotIntervalMs: true,
+  maxTrackedQueries: true,
+  slowQueryWarningIntervalMs: true,
+  thresholds: true,
+  shapes: true,
+} satisfies Record<keyof MonitorSettings, true>);
+
 export interface MonitorOptions extends MonitorSettings {
   slowQueryThresholdMs: number;
   logger: Logger;

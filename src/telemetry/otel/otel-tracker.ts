@@ -75,6 +75,19 @@ export interface TelemetryOptions {
   metricProducer?: PgMetricProducer | false;
 }
 
+/** Every key of TelemetryOptions, so that create() refuses a misspelt one by name. */
+export const TELEMETRY_OPTION_KEYS: readonly string[] = Object.keys({
+  meterProvider: true,
+  tracerProvider: true,
+  traceAllQueries: true,
+  sampleRatio: true,
+  requireParentSpan: true,
+  recordServerMessages: true,
+  namesFromQueryText: true,
+  semconvStabilityOptIn: true,
+  metricProducer: true,
+} satisfies Record<keyof TelemetryOptions, true>);
+
 export interface OtelTrackerOptions extends TelemetryOptions {
   slowQueryThresholdMs: number;
   /** Told once, at creation, when the providers are no-ops (no SDK registered yet): nothing would ever be exported. */
