@@ -36,9 +36,14 @@ export default tseslint.config(
   boundary(['src/telemetry/monitor/**'], [...except('sql', 'telemetry', 'monitor'), MANAGER, PG, OPENTELEMETRY]),
   boundary(['src/telemetry/otel/**'], [...except('sql', 'telemetry', 'otel'), MANAGER, PG]),
   boundary(['src/manager.ts', 'src/manager/**'], [OPENTELEMETRY]),
+  // The zero-code instrumentation is the one room besides telemetry/otel/ that imports OpenTelemetry
+  // (@opentelemetry/instrumentation is what it is built on) and, unlike telemetry/, pg too: it hooks pg's module and
+  // observes its pools and clients through the pool room's statement reporting, reporting through the tracker seam.
+  boundary(['src/instrumentation/**'], [...except('pool', 'sql', 'telemetry', 'monitor', 'otel', 'instrumentation'), MANAGER]),
+  boundary(['src/register.ts', 'src/register.cts'], [...except('instrumentation'), MANAGER]),
   {
     // The consumer test's apps are plain JavaScript as a user writes it, one of them CommonJS.
-    files: ['test/consumer/app/**'],
+    files: ['test/consumer/app/**', 'test/instrumentation/fixtures/**'],
     languageOptions: { globals: { fetch: 'readonly', require: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

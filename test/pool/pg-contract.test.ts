@@ -11,19 +11,30 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionTimeoutError, ManagerClosedError, PostgresManager, type CreateOptions } from '../../src/index.js';
 import { createPasswordRole, createTestDatabase, processIdOf, uniqueName, type TestDatabase } from '../support/db.js';
 import { capturingLogger } from '../support/manager.js';
+import { register, type Registered } from '../instrumentation/support.js';
 
 let database: TestDatabase;
 
 beforeAll(async () => {
   database = await createTestDatabase('pg_contract');
+  registered = register();
 });
 
 afterAll(async () => {
+  await registered.stop();
   await database.drop();
 });
 
-const KINDS = ['pg.Pool', 'adopted', 'db.pool'] as const;
+const KINDS = ['pg.Pool', 'adopted', 'db.pool', 'instrumented'] as const;
 type Kind = (typeof KINDS)[number];
+
+/** pg's own pool, and the one the zero-code instrumentation observes: no difference between them may show. */
+const isPlain = (kind: Kind): boolean => kind === 'pg.Pool' || kind === 'instrumented';
+
+/** The instrumentation stays enabled for the file; the other kinds build their pools from pg's own class. */
+let registered: Registered;
+const PlainPool = (): typeof pg.Pool => Object.getPrototypeOf(pg.Pool) as typeof pg.Pool;
+const poolClass = (kind: Kind): typeof pg.Pool => (kind === 'instrumented' ? pg.Pool : PlainPool());
 
 /** pg-pool's options, as a test gives them; db.pool gets them under the manager's names. */
 interface Settings {
@@ -75,7 +86,9 @@ async function open(kind: Kind, settings: Settings = {}, url = database.url, ext
     });
     subject = { pool: db.pool, db };
   } else {
-    const pool = new pg.Pool({ connectionString: url, application_name: applicationName, ...settings } as pg.PoolConfig);
+    const Pool = poolClass(kind);
+    const pool = new Pool({ connectionString: url, application_name: applicationName, ...settings } as pg.PoolConfig);
+    if (kind === 'instrumented' && !(Symbol.for('otel-pg-manager.observed-pool') in pool)) throw new Error('the instrumentation did not observe the pool');
     const db = kind === 'adopted' ? await PostgresManager.create({ ...MANAGED, logger: capturingLogger(), pool, ...extra }) : undefined;
     subject = { pool, db };
   }
@@ -379,7 +392,7 @@ describe.each(KINDS)('%s: the first connection', (kind) => {
     const started = performance.now();
     try {
       const outcome =
-        kind === 'pg.Pool'
+        isPlain(kind)
           ? await open(kind, { connectionTimeoutMillis: 150 }, server.url).then(({ pool }) => pool.connect())
           : // create() waits for its first connection (warm-up on): the pool's own timeout bounds it, not CONNECTION_TIMEOUT_SECONDS.
             await open(kind, { connectionTimeoutMillis: 150 }, server.url, { warmUp: true });
@@ -397,7 +410,8 @@ describe.each(KINDS)('%s: the first connection', (kind) => {
 
 /** pg.Pool and the adopted pool, given the password as a field. */
 async function openWithFields(kind: Kind, url: URL): Promise<Subject> {
-  const pool = new pg.Pool({
+  const Pool = poolClass(kind);
+  const pool = new Pool({
     host: url.hostname,
     port: Number(url.port),
     user: decodeURIComponent(url.username),
@@ -413,7 +427,7 @@ async function openWithFields(kind: Kind, url: URL): Promise<Subject> {
 
 // The rows of the README table "Where db.pool differs from pg.Pool": each states pg's answer and the manager's.
 describe.each(KINDS)('%s: where the manager differs on purpose', (kind) => {
-  const managed = kind !== 'pg.Pool';
+  const managed = !isPlain(kind);
 
   it('end() serves callers queued behind an idle or a busy connection (pg-pool leaves them waiting forever)', async () => {
     const { pool } = await open(kind, { max: 1 });

@@ -1,0 +1,4 @@
+// `node --require otel-pg-manager/register app.js`: the instrumentation on the global providers, before the app's require('pg').
+import { registerGlobally } from './instrumentation/register-globally.js';
+
+registerGlobally();

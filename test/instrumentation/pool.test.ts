@@ -1,0 +1,167 @@
+// A bare pg.Pool and pg.Client in app code that imports nothing of this package: observed by the instrumentation alone.
+import { trace, SpanStatusCode } from '@opentelemetry/api';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresManager } from '../../src/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { histogramCount, pointsOf, sumOf } from '../support/otel.js';
+import { firstFrame, here } from '../support/stack.js';
+import { register, type Registered } from './support.js';
+
+let database: TestDatabase;
+let registered: Registered;
+const opened: { end(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase('instr_pool');
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+afterEach(async () => {
+  for (const pool of opened.splice(0)) await pool.end().catch(() => undefined);
+  await registered?.stop();
+});
+
+let poolName = '';
+
+/** Every test names its pools (the instrumentation outlives the test, and default names are made unique). */
+function named(config: Parameters<typeof register>[0] = {}): Registered {
+  poolName = `app_${Math.random().toString(36).slice(2, 8)}`;
+  return register({ poolName: (options) => (options.application_name === undefined ? poolName : options.application_name), ...config });
+}
+
+function pool(options: pg.PoolConfig = {}): pg.Pool {
+  const built = new pg.Pool({ connectionString: database.url, ...options });
+  opened.push(built);
+  return built;
+}
+
+function nameOf(): string {
+  return poolName;
+}
+
+function serverName(): string {
+  const url = new URL(database.url);
+  return `${url.hostname}:${url.port}/${url.pathname.slice(1)}`;
+}
+
+describe('a pg.Pool the app builds', () => {
+  it('is counted where pg-pool acquires: wait, use and create time, gauges at collection', async () => {
+    registered = named();
+    const app = pool({ max: 3 });
+    await Promise.all([1, 2, 3, 4, 5].map((n) => app.query('SELECT $1::int AS n', [n])));
+    const client = await app.connect();
+    const collected = await registered.telemetry.collect();
+    const attrs = { 'db.client.connection.pool.name': nameOf() };
+    expect(histogramCount(collected, 'db.client.connection.wait_time', attrs)).toBe(6);
+    expect(histogramCount(collected, 'db.client.connection.use_time', attrs)).toBe(5);
+    expect(histogramCount(collected, 'db.client.connection.create_time', attrs)).toBe(3);
+    expect(histogramCount(collected, 'db.client.operation.duration', attrs)).toBe(5);
+    expect(sumOf(collected, 'db.client.connection.count', { ...attrs, 'db.client.connection.state': 'used' })).toBe(1);
+    expect(sumOf(collected, 'db.client.connection.count', { ...attrs, 'db.client.connection.state': 'idle' })).toBe(2);
+    client.release();
+  });
+
+  it('puts a slow statement in the slow list with its literals stripped', async () => {
+    registered = named({ slowQueryThresholdMs: 50 });
+    const app = pool();
+    await app.query("SELECT pg_sleep(0.08), 'secret-literal' AS s");
+    const [slow] = registered.instrumentation.report().pools[nameOf()]!.slowQueries;
+    expect(slow?.query).toMatch(/pg_sleep/);
+    expect(slow?.query).not.toMatch(/secret-literal/);
+  });
+
+  it("gives a failed statement a span with its SQLSTATE, under the caller's span", async () => {
+    registered = named();
+    const app = pool();
+    const tracer = registered.telemetry.tracerProvider.getTracer('app');
+    await tracer.startActiveSpan('request', async (span) => {
+      await expect(app.query('SELECT * FROM no_such_table')).rejects.toMatchObject({ code: '42P01' });
+      span.end();
+    });
+    const [failed] = registered.telemetry.packageSpans();
+    const request = registered.telemetry.allSpans().find((s) => s.name === 'request')!;
+    expect(failed?.attributes['db.response.status_code']).toBe('42P01');
+    expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed?.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    expect(trace.getActiveSpan()).toBeUndefined();
+  });
+
+  it("reports a leak with the app's line on top of the borrower's stack, and not a LISTEN client", async () => {
+    registered = named({ leakDetectionThresholdMs: 50 });
+    const app = pool();
+    const listener = await app.connect();
+    await listener.query('LISTEN jobs');
+    const [leaked, line] = [await app.connect(), here()];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const { leaks } = registered.instrumentation.report().pools[nameOf()]!;
+    leaked.release();
+    listener.release();
+    expect(leaks.active).toHaveLength(1);
+    expect(firstFrame(leaks.active[0]!.stack)).toBe(line);
+  });
+
+  it('hands a pool to a PostgresManager without counting it twice', async () => {
+    registered = named();
+    const app = pool();
+    await app.query('SELECT 1');
+    const db = await PostgresManager.create({ pool: app, schemaInit: 'off', env: {}, warmUp: false, telemetry: { meterProvider: registered.telemetry.meterProvider, tracerProvider: registered.telemetry.tracerProvider } });
+    await db.query('SELECT 2');
+    await app.query('SELECT 3');
+    const collected = await registered.telemetry.collect();
+    expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': nameOf() })).toBe(1);
+    expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': 'primary' })).toBe(2);
+    expect(registered.instrumentation.report().pools[nameOf()]).toBeUndefined();
+    await db.close();
+    opened.pop();
+  });
+
+  it('observes nothing after disable(), and again after enable()', async () => {
+    registered = named();
+    const Original = Object.getPrototypeOf(pg.Pool) as typeof pg.Pool;
+    registered.instrumentation.disable();
+    expect(pg.Pool).toBe(Original);
+    const plain = pool();
+    await plain.query('SELECT 1');
+    expect(Object.keys(registered.instrumentation.report().pools)).toEqual([]);
+    registered.instrumentation.enable();
+    expect(pg.Pool).not.toBe(Original);
+    const observed = pool();
+    await observed.query('SELECT 1');
+    expect(Object.keys(registered.instrumentation.report().pools)).toHaveLength(1);
+    expect(plain).toBeInstanceOf(pg.Pool);
+  });
+
+  it('names pools by a config function, made unique in the process', async () => {
+    registered = named({ poolName: (options) => options.application_name });
+    pool();
+    pool();
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith(serverName())).length).toBe(2);
+    pool({ application_name: 'billing' });
+    pool({ application_name: 'billing' });
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('billing')).sort()).toEqual(['billing', 'billing#2']);
+  });
+});
+
+describe('a lone pg.Client', () => {
+  it('reports its statements, its connect time and its open connection under the app as opener', async () => {
+    registered = named({ slowQueryThresholdMs: 50 });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    await client.query('SELECT pg_sleep(0.06)');
+    await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    const name = `${serverName()} (app)`;
+    let collected = await registered.telemetry.collect();
+    expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': name })).toBe(2);
+    expect(histogramCount(collected, 'db.client.connection.create_time', { 'db.client.connection.pool.name': name })).toBe(1);
+    expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.pool.name': name })).toBe(1);
+    expect(registered.instrumentation.report().pools[name]!.slowQueries).toHaveLength(1);
+    await client.end();
+    collected = await registered.telemetry.collect();
+    expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.pool.name': name })).toBe(0);
+    expect(pointsOf(collected, 'db.client.connection.count').length).toBeGreaterThan(0);
+  });
+});
