@@ -63,7 +63,8 @@ async function getBinaries(): Promise<Binaries> {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A port on loopback that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -6,7 +6,7 @@
 // admin console, so the dashboard's PgBouncer row is asked too (without Debian's pgbouncer: direct, and that row is not).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -20,6 +20,7 @@ import { registerOpenTelemetry, type Observability } from '../../examples/otel-b
 import { seedDemoData } from '../../examples/seed.js';
 import { createService } from '../../examples/service.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { freePort } from '../../dev/embedded-postgres.js';
 import { createManager } from '../support/manager.js';
 import { PgBouncer, pgBouncerInstalled } from '../support/pgbouncer.js';
 
@@ -80,17 +81,6 @@ let stopTraffic: (() => Promise<void>) | undefined;
 const held: Lease[] = [];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
   const response = await fetch(`${prometheusUrl}${path}?${new URLSearchParams(params)}`);
