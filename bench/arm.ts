@@ -21,13 +21,18 @@ interface Runner {
   unavailable?: string;
 }
 
-const SDK_ARMS: ArmName[] = ['raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg'];
+const SDK_ARMS: ArmName[] = ['raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg', 'zero-code'];
 
 async function startSdk(): Promise<CountingSdk | undefined> {
   if (!SDK_ARMS.includes(spec.arm)) return undefined;
   if (spec.arm === 'instrumentation-pg') {
     const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
     return startCountingSdk({ instrumentations: [new PgInstrumentation()] });
+  }
+  if (spec.arm === 'zero-code') {
+    // The one line of zero-code registration; the app's pg.Pool code is the raw arm's.
+    const { PgManagerInstrumentation } = await shipped<typeof import('../src/instrumentation/index.js')>('instrumentation/index.js');
+    return startCountingSdk({ instrumentations: [new PgManagerInstrumentation()] });
   }
   // The one line a NodeSDK user adds for the fast path; create() then finds the producer on its own.
   const producerArms: ArmName[] = ['manager-on', 'db-pool'];
@@ -47,6 +52,11 @@ function rawRunner(sdk: CountingSdk | undefined): Runner {
   return {
     run: (sql, params, worker) => pools[worker % pools.length]!.query(sql, params),
     proof: async () => {
+      if (spec.arm === 'zero-code') {
+        const points = await sdk!.collectPoints();
+        if (points === 0) throw new Error('arm zero-code exported no metric points: it is not instrumented');
+        return `${points} metric points exported`;
+      }
       if (spec.arm !== 'instrumentation-pg') return 'none (uninstrumented)';
       await sdk!.flushSpans();
       if (sdk!.spansExported() === 0) throw new Error('arm instrumentation-pg exported no spans: it is not instrumented');
@@ -98,6 +108,7 @@ async function build(): Promise<Runner> {
     case 'raw-no-sdk':
     case 'raw':
     case 'instrumentation-pg':
+    case 'zero-code':
       return rawRunner(sdk);
     default:
       return managerRunner(sdk!);

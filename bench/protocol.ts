@@ -6,7 +6,9 @@ export type ArmName =
   | 'create-only'
   | 'manager-on'
   | 'db-pool'
-  | 'instrumentation-pg';
+  | 'instrumentation-pg'
+  /** Plain pg.Pool code with only PgManagerInstrumentation registered in NodeSDK. */
+  | 'zero-code';
 export type WorkloadName = 'select1' | 'point' | 'distinct' | 'saturation';
 
 /** How an arm process is built: which arm, and how many pools (managers) it spreads its workers over. */

@@ -24,7 +24,7 @@ const POOL_MAX = 10;
 /** The baseline of every target: raw pg.Pool with the same SDK registered. */
 const BASELINE: ArmName = 'raw';
 const NO_SDK: ArmName = 'raw-no-sdk';
-const ALL_ARMS: ArmName[] = ['raw-no-sdk', 'raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg'];
+const ALL_ARMS: ArmName[] = ['raw-no-sdk', 'raw', 'manager-off', 'create-only', 'manager-on', 'db-pool', 'instrumentation-pg', 'zero-code'];
 // select1 is the workload the targets are set on, so it gets twice the rounds (`roundsFactor`).
 const ALL_WORKLOADS: { name: WorkloadName; workers: number; title: string; roundsFactor?: number }[] = [
   { name: 'select1', workers: 16, title: 'SELECT 1 / SELECT $1::int, 16 workers, pool 10', roundsFactor: 2 },
@@ -329,6 +329,13 @@ async function main(): Promise<void> {
       check('producer path distinct >= 0.95x', at('distinct', 'manager-on'), (a) => a.ratio >= 0.95, ratio);
       check('create() alone select1 >= 0.93x', at('select1', 'create-only'), (a) => a.ratio >= 0.93, ratio);
       check('db.pool.query() with the producer select1 >= 0.97x', at('select1', 'db-pool'), (a) => a.ratio >= 0.97, ratio);
+      check('zero-code registration select1 >= 0.97x', at('select1', 'zero-code'), (a) => a.ratio >= 0.97, ratio);
+      for (const workload of WORKLOADS) {
+        const otel = at(workload.name, 'instrumentation-pg');
+        check(`zero-code >= 1.6x instrumentation-pg's queries/s on ${workload.name}`, at(workload.name, 'zero-code'), (a) => !otel || a.ratio >= 1.6 * otel.ratio, (a) =>
+          otel ? `${(a.ratio / otel.ratio).toFixed(2)}x (${ratio(a)} vs ${ratio(otel)})` : `${ratio(a)} vs —`,
+        );
+      }
       for (const workload of WORKLOADS) {
         const otel = at(workload.name, 'instrumentation-pg');
         for (const label of ['manager-on', 'create-only', 'db-pool']) {

@@ -2,8 +2,7 @@
 // server they reach and the package that opened them. A lone client cannot tell waits inside another library's
 // pool, nor when that library considers it borrowed: only connects, statements and open connections are seen.
 import type pg from 'pg';
-import { installStatementReporting, isStatementReporting, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
-import { sqlstateOf } from '../sqlstate.js';
+import { installStatementReporting, isStatementReporting, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
 import type { PoolCountsSnapshot, TrackedPool, TrackerFanout } from '../tracker.js';
 
 type ClientState = pg.Client & { _activeQuery?: unknown; _queryQueue?: unknown[] };
@@ -78,20 +77,7 @@ export class ClientGroup implements TrackedPool, StatementSink {
   }
 
   statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void {
-    const durationSeconds = (performance.now() - startTime) / 1000;
-    this.trackers.queryFinished({
-      pool: this,
-      sql,
-      startTime,
-      durationSeconds,
-      executionSeconds: durationSeconds,
-      error,
-      sqlstate: error === undefined ? undefined : sqlstateOf(error),
-      rowCount,
-      attempts: 1,
-      context,
-      fromLease: true,
-    });
+    this.trackers.queryFinished(leasedStatementEvent(this, sql, startTime, context, error, rowCount));
   }
 
   detach(): void {

@@ -2,8 +2,7 @@
 // tracked for use time and leaks, the statements run on its clients reported. Nothing of pg's behaviour changes.
 import type pg from 'pg';
 import { Borrower } from '../pool/borrower.js';
-import { installStatementReporting, isListening, isStatementReporting, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
-import { sqlstateOf } from '../sqlstate.js';
+import { installStatementReporting, isListening, isStatementReporting, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
 import type { PoolCountsSnapshot, TrackedPool, TrackerFanout } from '../tracker.js';
 
 /** pg-pool's own words for its two acquisition timeouts (3.x): counted as timeouts, never raised by us. */
@@ -47,6 +46,8 @@ export class ObservedPool implements TrackedPool, StatementSink {
   /** The caller's context while pg-pool runs a connect callback: pool.query() sends its statement from there. */
   private callbackContext: unknown = undefined;
   detached = false;
+  /** Set by the observing Pool's query() for the connect() pg-pool makes inside it: that checkout ends with the statement. */
+  lendingToQuery = false;
 
   constructor(
     readonly pool: pg.Pool,
@@ -84,7 +85,10 @@ export class ObservedPool implements TrackedPool, StatementSink {
   /** pg-pool's connect(), timed; the same return value, callback arguments and promise as pg-pool's own. */
   connect(original: Connect, callback: ConnectCallback | undefined, from: (...args: never[]) => unknown): unknown {
     const start = performance.now();
-    const borrower = this.leakThresholdMs > 0 ? new Borrower(from) : undefined;
+    // pool.query() gives its connection back itself: no stack is worth its cost there (as for the manager's query()).
+    const forQuery = this.lendingToQuery;
+    this.lendingToQuery = false;
+    const borrower = this.leakThresholdMs > 0 && !forQuery ? new Borrower(from) : undefined;
     if (typeof callback === 'function') {
       const context = this.trackers.captureContext();
       return original.call(this.pool, (error, client, done) => {
@@ -161,20 +165,7 @@ export class ObservedPool implements TrackedPool, StatementSink {
 
   statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void {
     if (this.detached) return;
-    const durationSeconds = (performance.now() - startTime) / 1000;
-    this.trackers.queryFinished({
-      pool: this,
-      sql,
-      startTime,
-      durationSeconds,
-      executionSeconds: durationSeconds,
-      error,
-      sqlstate: error === undefined ? undefined : sqlstateOf(error),
-      rowCount,
-      attempts: 1,
-      context,
-      fromLease: true,
-    });
+    this.trackers.queryFinished(leasedStatementEvent(this, sql, startTime, context, error, rowCount));
   }
 
   private sweepLeaks(): void {

@@ -42,6 +42,7 @@ export function wrapPgExports(pgExports: PgExports, host: WrapperHost) {
   const OriginalPool = pgExports.Pool;
   const OriginalClient = pgExports.Client;
   const poolConnect = OriginalPool.prototype.connect as AnyFunction;
+  const poolQuery = OriginalPool.prototype.query as AnyFunction;
 
   class Pool extends OriginalPool {
     static readonly [WRAPPER] = true;
@@ -61,6 +62,18 @@ export function wrapPgExports(pgExports: PgExports, host: WrapperHost) {
       const observed = (this as Observable)[OBSERVED];
       if (observed === undefined || observed.detached) return poolConnect.apply(this, args) as never;
       return observed.connect(poolConnect as never, args[0] as never, Pool.prototype.connect) as never;
+    }
+
+    /** pg-pool's query() connects synchronously inside itself; the observed pool is told that this checkout is the query's. */
+    override query(...args: unknown[]): never {
+      const observed = (this as Observable)[OBSERVED];
+      if (observed === undefined || observed.detached) return poolQuery.apply(this, args) as never;
+      observed.lendingToQuery = true;
+      try {
+        return poolQuery.apply(this, args) as never;
+      } finally {
+        observed.lendingToQuery = false;
+      }
     }
 
     newClient(pending: unknown): void {

@@ -2,7 +2,8 @@
 // trackers like query() calls. pg's client.query is wrapped once per connection; a lease points the
 // wrapper at its pool while it holds the client, and query() leases (which report themselves) do not.
 import type pg from 'pg';
-import { isConnectionBroken } from '../sqlstate.js';
+import { isConnectionBroken, sqlstateOf } from '../sqlstate.js';
+import type { QueryEvent, TrackedPool } from '../tracker.js';
 
 /** Where a leased client's statements are reported: the pool that lent it. */
 export interface StatementSink {
@@ -126,4 +127,29 @@ export function uninstallStatementReporting(client: pg.Client): void {
 /** True once installStatementReporting() has run on the client. */
 export function isStatementReporting(client: pg.Client): boolean {
   return SINK in client;
+}
+
+/** One statement run on a client outside a manager's query(): one attempt, timed from when it was sent. */
+export function leasedStatementEvent(
+  pool: TrackedPool,
+  sql: string,
+  startTime: number,
+  context: unknown,
+  error: unknown,
+  rowCount: number | null,
+): QueryEvent {
+  const durationSeconds = (performance.now() - startTime) / 1000;
+  return {
+    pool,
+    sql,
+    startTime,
+    durationSeconds,
+    executionSeconds: durationSeconds,
+    error,
+    sqlstate: error === undefined ? undefined : sqlstateOf(error),
+    rowCount,
+    attempts: 1,
+    context,
+    fromLease: true,
+  };
 }

@@ -21,8 +21,8 @@ const node = process.env.CONSUMER_NODE ?? process.execPath;
  * it, as a user adds the rest of the SDK, which is where an API the SDK refuses would fail.
  */
 const SDK_LINES = {
-  '2': ['@opentelemetry/exporter-prometheus@^0.223.0'],
-  '3': ['@opentelemetry/exporter-prometheus@^0.301.0'],
+  '2': ['@opentelemetry/exporter-prometheus@^0.223.0', '@opentelemetry/instrumentation@^0.223.0', '@opentelemetry/sdk-node@^0.223.0'],
+  '3': ['@opentelemetry/exporter-prometheus@^0.301.0', '@opentelemetry/instrumentation@^0.301.0', '@opentelemetry/sdk-node@^0.301.0'],
 } as const;
 
 function repoVersion(name: string): string {
@@ -217,6 +217,22 @@ describe('an app using the installed package', () => {
     expect(status.stdout).toContain('Pending (1):\n  001_app_notes.sql');
     const migrate = await inProject('npx', ['--no-install', 'otel-pg-manager', 'migrate', '--url', database.url]).catch((error: { code: number; stderr: string }) => error);
     expect(migrate).toMatchObject({ code: 2, stderr: expect.stringContaining('no migrations folder: pass --dir or set DB_MIGRATIONS_DIR') });
+  });
+
+  // Zero-code registration: plain pg code on a pool the app builds, observed by the registration alone.
+  it.each([
+    ['CommonJS with --require', ['--require', 'otel-pg-manager/register', 'zero-code-require.cjs']],
+    ['an ES module with --import', ['--import', 'otel-pg-manager/register', 'zero-code-import.mjs']],
+    ['NodeSDK instrumentations', ['zero-code-sdk.cjs']],
+  ])('registered as %s: /metrics has the pool it built, its connections and statements', async (_how, args) => {
+    const database = await freshDatabase();
+    const { stdout } = await inProject(node, args, { DATABASE_URL: database.url });
+    const result = resultOf(stdout);
+    const pool = `db_client_connection_pool_name="[^"]*/${database.name}"`;
+    expect(result.rows).toEqual([{ n: 1 }]);
+    expect(result.scrape).toMatch(new RegExp(`^db_client_operation_duration_count\\{[^}]*${pool}[^}]*\\} 2$`, 'm'));
+    expect(result.scrape).toMatch(new RegExp(`^db_client_connection_wait_time_count\\{[^}]*${pool}[^}]*\\} 2$`, 'm'));
+    expect(result.scrape).toMatch(new RegExp(`^db_client_connection_count\\{[^}]*${pool}[^}]*db_client_connection_state="idle"[^}]*\\} 1$`, 'm'));
   });
 
   it('ran on the Node and SDK line it was asked for', async () => {
