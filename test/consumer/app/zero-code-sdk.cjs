@@ -5,7 +5,7 @@ const { PgManagerInstrumentation } = require('otel-pg-manager/instrumentation');
 const { work } = require('./zero-code-work.cjs');
 
 const exporter = new PrometheusExporter({ preventServerStart: true });
-const sdk = new NodeSDK({ metricReader: exporter, instrumentations: [new PgManagerInstrumentation()] });
+const sdk = new NodeSDK({ metricReaders: [exporter], instrumentations: [new PgManagerInstrumentation()] });
 sdk.start();
 work(require('pg'), exporter, 'sdk')
   .then(() => sdk.shutdown())
