@@ -69,7 +69,12 @@ describe.skipIf(!pgBouncerInstalled())('the pooler in the picture: PgBouncer adm
     );
     try {
       // Every client connection is open and the 2 server connections are busy: the rest of the clients queue in PgBouncer.
-      const pooled = await eventually(showPools, (row) => row.cl_waiting > 0 && row.cl_active + row.cl_waiting === MANAGERS * MAX_PER_MANAGER, 10_000);
+      // (A server connection is idle for an instant between two transactions, so the busy state is waited for too.)
+      const pooled = await eventually(
+        showPools,
+        (row) => row.cl_waiting > 0 && row.sv_active === SERVER_CONNECTIONS && row.cl_active + row.cl_waiting === MANAGERS * MAX_PER_MANAGER,
+        10_000,
+      );
       const seenAt = performance.now();
       expect(pooled.sv_active).toBe(SERVER_CONNECTIONS);
 
@@ -99,9 +104,12 @@ describe.skipIf(!pgBouncerInstalled())('the pooler in the picture: PgBouncer adm
           maxWait: sumOf(collected, POOLER_METRICS.maxWait, attributes),
         },
       ]) {
-        // Stable under this load: every client connection is either linked or waiting, and both servers are busy.
+        // Stable under this load: every client connection is either linked or waiting. The servers' split between
+        // active and idle moves between transactions, so a reading is held to what SHOW POOLS has open.
         expect(figures.active + figures.waiting).toBe(direct.cl_active + direct.cl_waiting);
-        expect(figures.servers).toBe(direct.sv_active);
+        expect(figures.servers).toBeGreaterThanOrEqual(1);
+        expect(figures.servers).toBeLessThanOrEqual(direct.sv_active + direct.sv_idle + direct.sv_used);
+        expect(direct.sv_active + direct.sv_idle + direct.sv_used).toBe(SERVER_CONNECTIONS);
         expect(figures.waiting).toBeGreaterThan(0);
         expect(figures.maxWait).toBeGreaterThan(0);
       }
