@@ -2,11 +2,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { PostgresManager } from '../../src/index.js';
 import { registerOpenTelemetry, type Observability } from '../../examples/otel-bootstrap.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
+import { resetGlobalOpenTelemetry } from '../support/otel.js';
 
 let database: TestDatabase;
 let observability: Observability;
@@ -50,10 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await manager?.close({ timeoutMs: 1000 });
   await observability?.shutdown();
-  trace.disable();
-  metrics.disable();
-  context.disable();
-  propagation.disable();
+  resetGlobalOpenTelemetry();
   await Promise.all([close(app), close(collector)]);
   await database?.drop();
 });

@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { exampleMigrationsDir } from '../../examples/schema.js';
 import type { Lease, PostgresManager } from '../../src/index.js';
 import { registerOpenTelemetry, type Observability } from '../../examples/otel-bootstrap.js';
@@ -14,6 +13,7 @@ import { seedDemoData } from '../../examples/seed.js';
 import { createService } from '../../examples/service.js';
 import { adminQuery, createPasswordRole, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
+import { resetGlobalOpenTelemetry } from '../support/otel.js';
 
 const POOL_SIZE = 3;
 const PASSWORD = `svc-secret-${randomBytes(6).toString('hex')}`;
@@ -98,10 +98,7 @@ afterAll(async () => {
   await closeServer(server);
   await db?.close({ timeoutMs: 1000 });
   await observability?.shutdown();
-  metrics.disable();
-  trace.disable();
-  context.disable();
-  propagation.disable();
+  resetGlobalOpenTelemetry();
   await database?.drop();
 });
 

@@ -13,7 +13,6 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { exampleMigrationsDir } from '../../examples/schema.js';
 import type { Lease, PostgresManager } from '../../src/index.js';
 import { registerOpenTelemetry, type Observability } from '../../examples/otel-bootstrap.js';
@@ -22,6 +21,7 @@ import { createService } from '../../examples/service.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { freePort } from '../../dev/embedded-postgres.js';
 import { createManager } from '../support/manager.js';
+import { resetGlobalOpenTelemetry } from '../support/otel.js';
 import { PgBouncer, pgBouncerInstalled } from '../support/pgbouncer.js';
 
 /** The binary on PATH, looked up without running it: a spawn can fail for reasons that are no reason to skip. */
@@ -255,10 +255,7 @@ describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end
     });
     await db?.close({ timeoutMs: 1000 });
     await observability?.shutdown();
-    metrics.disable();
-    trace.disable();
-    context.disable();
-    propagation.disable();
+    resetGlobalOpenTelemetry();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
     await bouncer?.destroy();
     await database?.drop();

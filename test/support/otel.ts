@@ -1,5 +1,5 @@
 // Real OpenTelemetry SDK providers backed by in-memory exporters, and readers for what they captured.
-import { context, propagation, trace, type Attributes } from '@opentelemetry/api';
+import { context, metrics, propagation, trace, type Attributes } from '@opentelemetry/api';
 import {
   MeterProvider,
   MetricReader,
@@ -65,6 +65,14 @@ export function createTelemetry(extraReaders: MetricReaderType[] = [], metricPro
       propagation.disable();
     },
   };
+}
+
+/** Unregisters every global the OpenTelemetry API holds (an SDK registered by the code under test), for the next file. */
+export function resetGlobalOpenTelemetry(): void {
+  metrics.disable();
+  trace.disable();
+  context.disable();
+  propagation.disable();
 }
 
 function matches(attributes: Attributes, wanted: Attributes): boolean {
