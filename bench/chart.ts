@@ -8,7 +8,9 @@ const COLORS: Record<string, string> = {
   'manager-on': '#54a24b',
   'db-pool': '#72b7b2',
   'instrumentation-pg': '#e45756',
+  'zero-code': '#f58518',
 };
+const LEGEND_PER_ROW = 4;
 
 export function renderRatioChart(
   workloads: string[],
@@ -16,7 +18,7 @@ export function renderRatioChart(
   summary: Record<string, Record<string, { ratio: number }>>,
 ): string {
   const width = 760;
-  const height = 360;
+  const height = 380;
   const left = 60;
   const bottom = 300;
   const top = 40;
@@ -38,7 +40,8 @@ export function renderRatioChart(
   workloads.forEach((workload, g) => {
     const x0 = left + g * groupWidth + 15;
     arms.forEach((arm, a) => {
-      const ratio = summary[workload]?.[arm]?.ratio ?? 0;
+      const ratio = summary[workload]?.[arm]?.ratio;
+      if (ratio === undefined) return; // the arm does not run this workload
       const x = x0 + a * barWidth;
       parts.push(
         `<rect x="${x.toFixed(1)}" y="${y(ratio).toFixed(1)}" width="${(barWidth - 4).toFixed(1)}" height="${(bottom - y(ratio)).toFixed(1)}" fill="${COLORS[arm] ?? '#888'}"/>`,
@@ -48,10 +51,11 @@ export function renderRatioChart(
     parts.push(`<text x="${(x0 + (groupWidth - 30) / 2).toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${workload}</text>`);
   });
   arms.forEach((arm, a) => {
-    const x = left + a * 140;
+    const x = left + (a % LEGEND_PER_ROW) * 160;
+    const row = bottom + 34 + Math.floor(a / LEGEND_PER_ROW) * 20;
     parts.push(
-      `<rect x="${x}" y="${bottom + 34}" width="12" height="12" fill="${COLORS[arm] ?? '#888'}"/>`,
-      `<text x="${x + 18}" y="${bottom + 44}">${arm}</text>`,
+      `<rect x="${x}" y="${row}" width="12" height="12" fill="${COLORS[arm] ?? '#888'}"/>`,
+      `<text x="${x + 18}" y="${row + 10}">${arm}</text>`,
     );
   });
   parts.push('</svg>');

@@ -3,15 +3,7 @@
 // scheduler moves client and server between the cores, and each slice's CPU per query depends on
 // how their turns interleaved.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-/** Every process of the server: the postmaster (first line of postmaster.pid) and its children. */
-function serverProcesses(dataDir: string): string[] {
-  const postmaster = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
-  const children = execFileSync('pgrep', ['-P', postmaster], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  return [postmaster, ...children];
-}
+import { serverProcesses } from './server-cpu.js';
 
 /** CPU list for taskset: the server gets the last core, this process (and the arms it forks) the others. */
 export function pinServerAndArms(dataDir: string, cores: number): string {

@@ -9,7 +9,7 @@ export type ArmName =
   | 'instrumentation-pg'
   /** Plain pg.Pool code with only PgManagerInstrumentation registered in NodeSDK. */
   | 'zero-code';
-export type WorkloadName = 'select1' | 'point' | 'distinct' | 'saturation';
+export type WorkloadName = 'select1' | 'point' | 'prepared' | 'distinct' | 'saturation';
 
 /** How an arm process is built: which arm, and how many pools (managers) it spreads its workers over. */
 export interface ArmSpec {
@@ -42,4 +42,6 @@ export interface ArmReady {
   /** Proof that the arm is instrumented, or why the arm cannot run on this code. */
   proof: string;
   unavailable?: string;
+  /** Workloads the arm's API cannot run (the manager's query() takes text, not a named statement). */
+  skips?: WorkloadName[];
 }
