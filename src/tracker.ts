@@ -108,6 +108,8 @@ export interface PoolerSample {
 /** Every method is optional; a tracker implements what it needs. Times are in seconds. */
 export interface PoolTracker {
   poolAdded?(pool: TrackedPool): void;
+  /** The pool has ended and reports nothing more (zero-code instrumentation: the app called pool.end()). */
+  poolRemoved?(pool: TrackedPool): void;
   /**
    * Returns an opaque value handed back in QueryEvent.context (used for span parenting). One value
    * per call: the first attached tracker that implements this captures it for all, which with
@@ -200,6 +202,9 @@ export class TrackerFanout {
 
   poolAdded(pool: TrackedPool): void {
     this.emit('poolAdded', pool);
+  }
+  poolRemoved(pool: TrackedPool): void {
+    this.emit('poolRemoved', pool);
   }
   // The three per-query events loop by hand: no rest-argument arrays on the hot path.
   acquired(pool: TrackedPool, waitSeconds: number): void {

@@ -10,7 +10,7 @@ const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 const CONNECT_TIMEOUT_MESSAGE = 'Connection terminated due to connection timeout';
 
 /** pg-pool internals read here (3.x): every client it made, and whether it has finished ending. */
-type PoolInternals = pg.Pool & { _clients: (pg.Client & { _connected?: boolean })[]; ended?: boolean };
+type PoolInternals = pg.Pool & { _clients: (pg.Client & { _connected?: boolean })[]; ending?: boolean; ended?: boolean };
 
 interface Checkout {
   readonly id: number;
@@ -21,6 +21,7 @@ interface Checkout {
 
 type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => unknown;
 type Connect = (this: pg.Pool, callback?: ConnectCallback) => unknown;
+type End = (this: pg.Pool, callback?: (...args: unknown[]) => unknown) => unknown;
 
 let nextCheckoutId = 1;
 
@@ -109,6 +110,21 @@ export class ObservedPool implements TrackedPool, StatementSink {
       (client) => this.settled(undefined, client, start, borrower),
       (error: Error) => this.settled(error, undefined, start, borrower),
     );
+    return promise;
+  }
+
+  /** pg-pool's end(), the same return value and callback; `ended` runs once the pool has ended, before the caller hears of it. */
+  end(original: End, callback: unknown, ended: () => void): unknown {
+    // A second end() gets pg-pool's own error, and the first one still lets the pool go.
+    if ((this.pool as PoolInternals).ending) return original.call(this.pool, callback as never);
+    if (typeof callback === 'function') {
+      return original.call(this.pool, (...args: unknown[]) => {
+        ended();
+        return (callback as (...a: unknown[]) => unknown)(...args);
+      });
+    }
+    const promise = original.call(this.pool) as Promise<void>;
+    promise.then(ended, () => undefined);
     return promise;
   }
 

@@ -56,7 +56,8 @@ interface State {
   monitors: WeakMap<Observed, ConnectionMonitor>;
   groups: Map<string, ClientGroup>;
   groupOf: WeakMap<pg.Client, ClientGroup>;
-  names: Map<string, number>;
+  /** Names of the pools observed now: a pool that ended gives its name back, so the next one keeps its series. */
+  liveNames: Set<string>;
   otel: PoolTracker | undefined;
   /** The global meter provider the tracker was built on, when none was set explicitly. */
   globalMeterProvider: MeterProvider | undefined;
@@ -90,7 +91,7 @@ export class PgManagerInstrumentation extends InstrumentationBase<PgManagerInstr
       monitors: new WeakMap(),
       groups: new Map(),
       groupOf: new WeakMap(),
-      names: new Map(),
+      liveNames: new Set(),
       otel: undefined,
       globalMeterProvider: undefined,
       meterProvider: undefined,
@@ -171,6 +172,7 @@ export class PgManagerInstrumentation extends InstrumentationBase<PgManagerInstr
     }
     state.observed.clear();
     state.groups.clear();
+    state.liveNames.clear();
     void state.otel?.close?.();
     state.otel = undefined;
   }
@@ -244,10 +246,11 @@ export class PgManagerInstrumentation extends InstrumentationBase<PgManagerInstr
   }
 
   private uniqueName(base: string): string {
-    const names = this.state.names;
-    const seen = (names.get(base) ?? 0) + 1;
-    names.set(base, seen);
-    return seen === 1 ? base : `${base}#${seen}`;
+    const live = this.state.liveNames;
+    let name = base;
+    for (let n = 2; live.has(name); n++) name = `${base}#${n}`;
+    live.add(name);
+    return name;
   }
 
   private warnIfInstrumentationPg(OriginalClient: PgExports['Client'], OriginalPool: PgExports['Pool']): void {
@@ -288,14 +291,21 @@ export class PgManagerInstrumentation extends InstrumentationBase<PgManagerInstr
     state.monitors.set(observed, monitor);
     observed.trackers = this.fanout(observed, monitor, otel);
     state.observed.add(observed);
-    // A PostgresManager that takes the pool over (create({ pool }), or one it built itself) calls detach().
+    // A PostgresManager that takes the pool over (create({ pool }), or one it built itself) calls detach(), as pool.end() does.
     const detach = observed.detach.bind(observed);
     observed.detach = () => {
+      if (observed.detached) return;
+      observed.trackers.poolRemoved(observed);
       detach();
       monitor.close();
       state.observed.delete(observed);
+      state.liveNames.delete(name);
     };
     return observed;
+  }
+
+  poolEnded(observed: ObservedPool): void {
+    observed.detach();
   }
 
   clientConnecting(client: pg.Client, server: TrackedPool['server']): ClientGroup | undefined {

@@ -15,6 +15,7 @@ export interface WrapperHost {
   poolCreated(pool: pg.Pool, server: TrackedPool['server'], OriginalClient: typeof pg.Client, OriginalPool: typeof pg.Pool): ObservedPool | undefined;
   clientConnecting(client: pg.Client, server: TrackedPool['server']): ClientGroup | undefined;
   clientEnded(client: pg.Client): void;
+  poolEnded(observed: ObservedPool): void;
 }
 
 /** Registered, so a PostgresManager's pool code (which imports nothing of this room) can find and detach it. */
@@ -43,6 +44,7 @@ export function wrapPgExports(pgExports: PgExports, host: WrapperHost) {
   const OriginalClient = pgExports.Client;
   const poolConnect = OriginalPool.prototype.connect as AnyFunction;
   const poolQuery = OriginalPool.prototype.query as AnyFunction;
+  const poolEnd = OriginalPool.prototype.end as AnyFunction;
 
   class Pool extends OriginalPool {
     static readonly [WRAPPER] = true;
@@ -74,6 +76,12 @@ export function wrapPgExports(pgExports: PgExports, host: WrapperHost) {
       } finally {
         observed.lendingToQuery = false;
       }
+    }
+
+    override end(...args: unknown[]): never {
+      const observed = (this as Observable)[OBSERVED];
+      if (observed === undefined || observed.detached) return poolEnd.apply(this, args) as never;
+      return observed.end(poolEnd as never, args[0], () => host.poolEnded(observed)) as never;
     }
 
     newClient(pending: unknown): void {

@@ -144,6 +144,47 @@ describe('a pg.Pool the app builds', () => {
     pool({ application_name: 'billing' });
     expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('billing')).sort()).toEqual(['billing', 'billing#2']);
   });
+
+  it('lets an ended pool go, and gives its name to the next pool, whose series go on', async () => {
+    registered = named({ poolName: (options) => options.application_name });
+    const series = { 'db.client.connection.pool.name': 'churn' };
+    const first = pool({ application_name: 'churn', max: 2 });
+    await first.query('SELECT 1');
+    expect(sumOf(await registered.telemetry.collect(), 'db.client.connection.count', series)).toBe(1);
+    await expect(first.end()).resolves.toBeUndefined();
+    expect(Object.keys(registered.instrumentation.report().pools)).not.toContain('churn');
+    // The export after end() carries the pool at zero connections (the SDK keeps an async series' last value).
+    expect(sumOf(await registered.telemetry.collect(), 'db.client.connection.count', series)).toBe(0);
+
+    // Built again (a job runner's restart, a pool per tenant): the same name, not churn#2, and the histograms go on.
+    const second = pool({ application_name: 'churn', max: 2 });
+    await second.query('SELECT 1');
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('churn'))).toEqual(['churn']);
+    const collected = await registered.telemetry.collect();
+    expect(histogramCount(collected, 'db.client.connection.wait_time', series)).toBe(2);
+    expect(sumOf(collected, 'db.client.connection.count', series)).toBe(1);
+
+    // The callback form of end() lets it go too, and the callback gets pg-pool's own arguments.
+    const ended = await new Promise<unknown[]>((resolve) => second.end((...args: unknown[]) => resolve(args)));
+    expect(ended).toEqual([]);
+    expect(Object.keys(registered.instrumentation.report().pools)).not.toContain('churn');
+    await expect(second.end()).rejects.toThrow('Called end on pool more than once');
+  });
+
+  it('holds nothing of pools that came and went, and adds no series for them', async () => {
+    registered = named({ poolName: () => 'short-lived' });
+    const before = Object.keys(registered.instrumentation.report().pools).length;
+    for (let i = 0; i < 20; i++) {
+      const shortLived = new pg.Pool({ connectionString: database.url, max: 1 });
+      await shortLived.query('SELECT 1');
+      await shortLived.end();
+    }
+    expect(Object.keys(registered.instrumentation.report().pools)).toHaveLength(before);
+    const collected = await registered.telemetry.collect();
+    const names = new Set(pointsOf(collected, 'db.client.operation.duration').map((p) => p.attributes['db.client.connection.pool.name']));
+    expect([...names].filter((name) => String(name).startsWith('short-lived'))).toEqual(['short-lived']);
+    expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': 'short-lived' })).toBe(20);
+  });
 });
 
 describe('a lone pg.Client', () => {

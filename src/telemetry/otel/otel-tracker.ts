@@ -132,6 +132,8 @@ class OtelTracker implements PoolTracker {
   private readonly traceAllQueries: boolean;
   private readonly sampleRatio: number;
   private readonly series = new Map<TrackedPool, PoolSeries>();
+  /** Ended pools, observed once more (the export after pool.end() still carries their last gauges), then forgotten. */
+  private readonly removed = new Set<TrackedPool>();
   private pooler: PoolerMetrics | undefined;
 
   private readonly connectionCount: ObservableUpDownCounter;
@@ -263,6 +265,8 @@ class OtelTracker implements PoolTracker {
       const counts = pool.counts();
       this.observePool(result, { series, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: pool.max, min: pool.min });
     }
+    for (const pool of this.removed) this.series.delete(pool);
+    this.removed.clear();
   };
 
   private observePool(result: BatchObservableResult, pool: FrozenPool): void {
@@ -299,11 +303,21 @@ class OtelTracker implements PoolTracker {
 
   poolAdded(pool: TrackedPool): void {
     this.supersede(pool.name);
+    // A pool of the same name that ended before this one began: two observations of one series would conflict.
+    for (const ended of this.removed) {
+      if (ended.name !== pool.name) continue;
+      this.series.delete(ended);
+      this.removed.delete(ended);
+    }
     const series = this.seriesFor(pool);
     // Counters start at 0 so that Prometheus' increase() sees the first timeout or leak: a series
     // that first appears at 1 has no earlier sample to rise from.
     this.timeouts.add(0, series.common);
     this.leaks.add(0, series.common);
+  }
+
+  poolRemoved(pool: TrackedPool): void {
+    if (this.series.has(pool)) this.removed.add(pool);
   }
 
   captureContext(): unknown {
@@ -390,6 +404,7 @@ class OtelTracker implements PoolTracker {
       });
     if (this.frozen.length === 0) this.stopObserving();
     this.series.clear();
+    this.removed.clear();
     this.spans.clear();
   }
 }
