@@ -61,7 +61,7 @@ export type {
 
 // The OpenTelemetry tracker: its options, the package's own metric and attribute names, the metric producer.
 export { createOtelTracker } from './telemetry/otel/otel-tracker.js';
-export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel/otel-tracker.js';
+export type { TelemetryOptions, OtelTrackerOptions } from './telemetry/otel/telemetry-options.js';
 export { INSTRUMENTATION_SCOPE } from './telemetry/otel/scope.js';
 export {
   METRIC_PG_MANAGER_CONNECTION_LEAKS,

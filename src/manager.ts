@@ -18,7 +18,7 @@ import { ReplicaRouting } from './query/replica-routing.js';
 import { runTransaction, withLease, type TransactionOptions } from './query/transaction.js';
 import type { ConnectionMonitor } from './telemetry/monitor/monitor.js';
 import { DEFAULT_HEALTH_THRESHOLDS } from './telemetry/monitor/health.js';
-import { TELEMETRY_OPTION_KEYS } from './telemetry/otel/otel-tracker.js';
+import { TELEMETRY_OPTION_KEYS } from './telemetry/otel/telemetry-options.js';
 import {
   MONITOR_SETTING_KEYS,
   unmonitoredHealth,

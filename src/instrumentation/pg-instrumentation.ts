@@ -7,7 +7,8 @@ import { InstrumentationBase, InstrumentationNodeModuleDefinition, type Instrume
 import type pg from 'pg';
 import { ConnectionMonitor } from '../telemetry/monitor/monitor.js';
 import type { HealthState, HealthStatus, MonitorReport, MonitorSettings } from '../telemetry/monitor/report.js';
-import { createOtelTracker, type TelemetryOptions } from '../telemetry/otel/otel-tracker.js';
+import { createOtelTracker } from '../telemetry/otel/otel-tracker.js';
+import type { TelemetryOptions } from '../telemetry/otel/telemetry-options.js';
 import { INSTRUMENTATION_SCOPE } from '../telemetry/otel/scope.js';
 import { TrackerFanout, type Logger, type PoolTracker, type TrackedPool } from '../tracker.js';
 import { ClientGroup, openerOf } from './lone-clients.js';

@@ -3,7 +3,8 @@ import type { ManagerConfig } from '../config.js';
 import { loadSqlParser } from '../sql/parser.js';
 import { ConnectionMonitor } from '../telemetry/monitor/monitor.js';
 import type { MonitorSettings } from '../telemetry/monitor/report.js';
-import { createOtelTracker, type TelemetryOptions } from '../telemetry/otel/otel-tracker.js';
+import { createOtelTracker } from '../telemetry/otel/otel-tracker.js';
+import type { TelemetryOptions } from '../telemetry/otel/telemetry-options.js';
 import type { Logger, PoolTracker } from '../tracker.js';
 
 export interface BuiltInTrackerSettings {

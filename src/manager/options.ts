@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { ManagerOptions } from '../config.js';
 import type { MigrationTimeouts } from '../migrations/options.js';
 import type { MonitorSettings } from '../telemetry/monitor/report.js';
-import type { TelemetryOptions } from '../telemetry/otel/otel-tracker.js';
+import type { TelemetryOptions } from '../telemetry/otel/telemetry-options.js';
 import type { Logger } from '../tracker.js';
 import type { PgPoolOptions } from '../pool/pool-options.js';
 
