@@ -25,7 +25,7 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
-  boundary(['src/config.ts', 'src/config-keys.ts', 'src/errors.ts', 'src/sqlstate.ts', 'src/backoff.ts', 'src/session-settings.ts'], [...except(), MANAGER, OPENTELEMETRY]),
+  boundary(['src/config.ts', 'src/config-keys.ts', 'src/database-url.ts', 'src/errors.ts', 'src/sqlstate.ts', 'src/backoff.ts', 'src/session-settings.ts'], [...except(), MANAGER, OPENTELEMETRY]),
   boundary(['src/tracker.ts'], [...except(), MANAGER, OPENTELEMETRY, PG]),
   boundary(['src/sql/**'], [OUTSIDE_SQL, OPENTELEMETRY, PG]),
   boundary(['src/pool/**'], [...except('pool'), MANAGER, OPENTELEMETRY]),

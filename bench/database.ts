@@ -1,6 +1,6 @@
 // The benchmark's database: created fresh, the example schema applied, a thousand rows, vacuumed.
 import pg from 'pg';
-import { parseDatabaseUrl } from '../src/config.js';
+import { parseDatabaseUrl } from '../src/database-url.js';
 import { exampleMigrationsDir } from '../examples/schema.js';
 import { runMigrations } from '../src/migrations/runner.js';
 

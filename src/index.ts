@@ -10,17 +10,10 @@ export type { PgPoolOptions } from './pool/pool-options.js';
 export { Lease } from './pool/lease.js';
 
 // Configuration: options and environment, validated and frozen.
-export { resolveConfig, parseDatabaseUrl } from './config.js';
-export type {
-  ManagerConfig,
-  ManagerOptions,
-  RetryOptions,
-  SchemaInitPolicy,
-  SqlNormalizer,
-  DatabaseTarget,
-  PoolerMode,
-  PgBouncerOptions,
-} from './config.js';
+export { resolveConfig } from './config.js';
+export { parseDatabaseUrl } from './database-url.js';
+export type { ManagerConfig, ManagerOptions, RetryOptions, SchemaInitPolicy, SqlNormalizer, PoolerMode, PgBouncerOptions } from './config.js';
+export type { DatabaseTarget } from './database-url.js';
 
 // Errors, and which failures are retried after how long.
 export {

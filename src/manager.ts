@@ -1,7 +1,8 @@
 // PostgresManager: the public face. Composes pools, routing, retries and trackers; knows nothing of OpenTelemetry.
 import type pg from 'pg';
 import { inspect } from 'node:util';
-import { resolveConfig, withServerNamed, type ManagerConfig } from './config.js';
+import { resolveConfig, type ManagerConfig } from './config.js';
+import { withServerNamed } from './database-url.js';
 import { checkKeys } from './config-keys.js';
 import { ConfigError, ManagerClosedError } from './errors.js';
 import { withPoolerAdvice } from './session-settings.js';

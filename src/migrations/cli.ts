@@ -2,7 +2,7 @@
 // The otel-pg-manager command: `migrate` applies pending migrations, `status` lists applied and pending ones.
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseDatabaseUrl, type DatabaseTarget } from '../config.js';
+import { parseDatabaseUrl, type DatabaseTarget } from '../database-url.js';
 import { ConfigError, describeError, MigrationError } from '../errors.js';
 import type { Logger } from '../tracker.js';
 import { checkMigrationTimeouts, MIGRATION_TIMEOUT_FLAGS, type MigrationTimeouts } from './options.js';

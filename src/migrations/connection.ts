@@ -1,6 +1,6 @@
 // The migration runner's own connection: one pg.Client, outside every pool.
 import pg from 'pg';
-import { connectionFields, serverOf, type DatabaseTarget } from '../config.js';
+import { connectionFields, serverOf, type DatabaseTarget } from '../database-url.js';
 import type { Logger } from '../tracker.js';
 
 export interface MigrationConnectionOptions {

@@ -1,6 +1,6 @@
 // Applies migrations/NNN_name.sql files exactly once across concurrent instances.
 import type pg from 'pg';
-import type { DatabaseTarget } from '../config.js';
+import type { DatabaseTarget } from '../database-url.js';
 import { MigrationError } from '../errors.js';
 import { sqlstateOf } from '../sqlstate.js';
 import { openMigrationClient } from './connection.js';

@@ -1,5 +1,5 @@
 // Which migrations a database has applied and which are pending, read without locking or changing anything.
-import type { DatabaseTarget } from '../config.js';
+import type { DatabaseTarget } from '../database-url.js';
 import type { MigrationError } from '../errors.js';
 import { openMigrationClient } from './connection.js';
 import { readMigrationFiles } from './files.js';

@@ -1,7 +1,8 @@
 // One pg.Pool with its name and role: timed acquisition in pg-pool's own queue, error listeners for
 // every client's whole life, late arrivals released, leases swept for leaks.
 import pg from 'pg';
-import { MAX_TIMER_MS, type DatabaseTarget } from '../config.js';
+import { MAX_TIMER_MS } from '../config.js';
+import type { DatabaseTarget } from '../database-url.js';
 import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';

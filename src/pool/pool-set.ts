@@ -1,7 +1,8 @@
 // The manager's pools: the primary and an optional replica, each built from the configuration or an
 // app's own pg.Pool adopted as it is (create({ pool, readPool })).
 import type pg from 'pg';
-import type { AdoptedTargets, DatabaseTarget, ManagerConfig } from '../config.js';
+import type { AdoptedTargets, ManagerConfig } from '../config.js';
+import type { DatabaseTarget } from '../database-url.js';
 import { ConfigError } from '../errors.js';
 import type { Logger, TrackerFanout } from '../tracker.js';
 import { ManagedPool } from './managed-pool.js';

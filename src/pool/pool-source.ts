@@ -1,7 +1,8 @@
 // Where a managed pool comes from: built by the manager from its configuration, or an app's own
 // pg.Pool adopted as it is (`create({ pool })`), described without ever reading its password.
 import pg from 'pg';
-import { connectionFields, type DatabaseTarget, type PoolerMode } from '../config.js';
+import { type PoolerMode } from '../config.js';
+import { connectionFields, type DatabaseTarget } from '../database-url.js';
 import { ConfigError } from '../errors.js';
 import { sessionOptions } from '../session-settings.js';
 import type { Logger } from '../tracker.js';

@@ -1,6 +1,7 @@
 // Reads PgBouncer's admin console (SHOW POOLS, SHOW STATS, SHOW DATABASES) every interval and reports it to the trackers.
 import pg from 'pg';
-import { connectionFields, type DatabaseTarget, type ManagerConfig } from '../config.js';
+import { type ManagerConfig } from '../config.js';
+import { connectionFields, type DatabaseTarget } from '../database-url.js';
 import type { Logger, PoolerSample, TrackerFanout } from '../tracker.js';
 
 export interface PgBouncerConsoleOptions {
