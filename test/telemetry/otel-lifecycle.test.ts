@@ -110,36 +110,41 @@ describe('a closed tracker beside an open one', () => {
   });
 });
 
+/** A pool named `jobs` with `total` connections in use, counting how often the tracker reads it. */
+function countedPool(total: number) {
+  const pool = {
+    reads: 0,
+    name: 'jobs',
+    role: 'primary' as const,
+    max: 4,
+    min: 0,
+    server: { address: 'db', port: 5432, database: 'app' },
+    counts: () => {
+      pool.reads++;
+      return { total, idle: 0, waiting: 0, opening: 0 };
+    },
+  };
+  return pool;
+}
+
 describe('a pool removed from the tracker (it ended)', () => {
   it('is read once more, at the next collection, and never again; a new pool of its name is read from then on', async () => {
     const telemetry = createTelemetry();
-    const reads = { ended: 0, next: 0 };
-    const fake = (which: keyof typeof reads, total: number) => ({
-      name: 'jobs',
-      role: 'primary' as const,
-      max: 4,
-      min: 0,
-      server: { address: 'db', port: 5432, database: 'app' },
-      counts: () => {
-        reads[which]++;
-        return { total, idle: 0, waiting: 0, opening: 0 };
-      },
-    });
     const tracker = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
-    const ended = fake('ended', 0);
+    const ended = countedPool(0);
     tracker.poolAdded?.(ended);
     await telemetry.collect();
-    expect(reads.ended).toBe(1);
+    expect(ended.reads).toBe(1);
     tracker.poolRemoved?.(ended);
     await telemetry.collect();
     await telemetry.collect();
-    expect(reads.ended).toBe(2);
+    expect(ended.reads).toBe(2);
 
     tracker.poolRemoved?.(ended);
-    const next = fake('next', 3);
+    const next = countedPool(3);
     tracker.poolAdded?.(next);
     const collected = await telemetry.collect();
-    expect([reads.ended, reads.next]).toEqual([2, 1]);
+    expect([ended.reads, next.reads]).toEqual([2, 1]);
     expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' })).toBe(3);
     await tracker.close?.();
     await telemetry.shutdown();
@@ -147,25 +152,13 @@ describe('a pool removed from the tracker (it ended)', () => {
 
   it('is forgotten at once when a pool of the same name is added before the next collection', async () => {
     const telemetry = createTelemetry();
-    let endedReads = 0;
-    const pool = (total: number, onRead = () => undefined) => ({
-      name: 'jobs',
-      role: 'primary' as const,
-      max: 4,
-      min: 0,
-      server: { address: 'db', port: 5432, database: 'app' },
-      counts: () => {
-        onRead();
-        return { total, idle: 0, waiting: 0, opening: 0 };
-      },
-    });
     const tracker = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
-    const ended = pool(0, () => void endedReads++);
+    const ended = countedPool(0);
     tracker.poolAdded?.(ended);
     tracker.poolRemoved?.(ended);
-    tracker.poolAdded?.(pool(2));
+    tracker.poolAdded?.(countedPool(2));
     const collected = await telemetry.collect();
-    expect(endedReads).toBe(0);
+    expect(ended.reads).toBe(0);
     expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' })).toBe(2);
     await tracker.close?.();
     await telemetry.shutdown();
