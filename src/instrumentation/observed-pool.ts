@@ -115,9 +115,10 @@ export class ObservedPool implements TrackedPool, StatementSink {
 
   /** pg-pool's end(), the same return value and callback; `ended` runs once the pool has ended, before the caller hears of it. */
   end(original: End, callback: unknown, ended: () => void): unknown {
-    // A second end() gets pg-pool's own error, and the first one still lets the pool go.
-    if ((this.pool as PoolInternals).ending) return original.call(this.pool, callback as never);
-    if (typeof callback === 'function') {
+    // A second end() gets pg-pool's own error, and the first one still lets the pool go; a callback that is not a
+    // function is pg-pool's to fail on.
+    if ((this.pool as PoolInternals).ending || (callback && typeof callback !== 'function')) return original.call(this.pool, callback as never);
+    if (callback) {
       return original.call(this.pool, (...args: unknown[]) => {
         ended();
         return (callback as (...a: unknown[]) => unknown)(...args);
