@@ -108,7 +108,10 @@ export interface PoolerSample {
 /** Every method is optional; a tracker implements what it needs. Times are in seconds. */
 export interface PoolTracker {
   poolAdded?(pool: TrackedPool): void;
-  /** The pool has ended and reports nothing more (zero-code instrumentation: the app called pool.end()). */
+  /**
+   * The pool reports nothing more here: it ended, or another owner took it over (the zero-code instrumentation, on
+   * pool.end() or when a PostgresManager adopts the pool). Its gauges read zero from now on.
+   */
   poolRemoved?(pool: TrackedPool): void;
   /**
    * Returns an opaque value handed back in QueryEvent.context (used for span parenting). One value

@@ -115,6 +115,11 @@ describe('a pg.Pool the app builds', () => {
     expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': nameOf() })).toBe(1);
     expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': 'primary' })).toBe(2);
     expect(registered.instrumentation.report().pools[nameOf()]).toBeUndefined();
+    // The instrumentation's series of the pool read zero now (the SDK keeps exporting a series' last value, so a last
+    // live reading would count the pool twice for good); the manager's carry its open connection.
+    const gauges = await registered.telemetry.collect();
+    expect(sumOf(gauges, 'db.client.connection.count', { 'db.client.connection.pool.name': nameOf() })).toBe(0);
+    expect(sumOf(gauges, 'db.client.connection.count', { 'db.client.connection.pool.name': 'primary' })).toBeGreaterThan(0);
     await db.close();
     opened.pop();
   });
@@ -169,6 +174,20 @@ describe('a pg.Pool the app builds', () => {
     expect(ended).toEqual([]);
     expect(Object.keys(registered.instrumentation.report().pools)).not.toContain('churn');
     await expect(second.end()).rejects.toThrow('Called end on pool more than once');
+  });
+
+  it('keeps observing a pool that is ending until its last client is back', async () => {
+    registered = named({ poolName: (options) => options.application_name });
+    const draining = pool({ application_name: 'draining', max: 1 });
+    const client = await draining.connect();
+    const ended = draining.end();
+    expect(Object.keys(registered.instrumentation.report().pools)).toContain('draining');
+    // The name is still taken: a pool built now gets the next one.
+    pool({ application_name: 'draining' });
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('draining')).sort()).toEqual(['draining', 'draining#2']);
+    client.release();
+    await ended;
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('draining'))).toEqual(['draining#2']);
   });
 
   it('holds nothing of pools that came and went, and adds no series for them', async () => {

@@ -1,4 +1,6 @@
 // The tracker at the two ends of an app's life: created before the SDK (a warning), and the export the SDK makes after close().
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metrics, trace } from '@opentelemetry/api';
 import {
@@ -127,40 +129,58 @@ function countedPool(total: number) {
   return pool;
 }
 
-describe('a pool removed from the tracker (it ended)', () => {
-  it('is read once more, at the next collection, and never again; a new pool of its name is read from then on', async () => {
+describe('a pool removed from the tracker (it ended, or another owner took it over)', () => {
+  it('is never read again; the next export has it at zero; a new pool of its name is read from then on', async () => {
     const telemetry = createTelemetry();
     const tracker = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
-    const ended = countedPool(0);
-    tracker.poolAdded?.(ended);
-    await telemetry.collect();
-    expect(ended.reads).toBe(1);
-    tracker.poolRemoved?.(ended);
-    await telemetry.collect();
-    await telemetry.collect();
-    expect(ended.reads).toBe(2);
+    const used = { 'db.client.connection.pool.name': 'jobs', 'db.client.connection.state': 'used' };
+    const removed = countedPool(2);
+    tracker.poolAdded?.(removed);
+    expect(sumOf(await telemetry.collect(), 'db.client.connection.count', used)).toBe(2);
+    tracker.poolRemoved?.(removed);
+    // Zero, not a last live reading: the SDK goes on exporting whatever value an asynchronous series had last.
+    expect(sumOf(await telemetry.collect(), 'db.client.connection.count', used)).toBe(0);
+    expect(pointsOf(await telemetry.collect(), 'db.client.connection.max', { 'db.client.connection.pool.name': 'jobs' }).map((p) => p.value)).toEqual([0]);
+    expect(removed.reads).toBe(1);
 
-    tracker.poolRemoved?.(ended);
     const next = countedPool(3);
     tracker.poolAdded?.(next);
     const collected = await telemetry.collect();
-    expect([ended.reads, next.reads]).toEqual([2, 1]);
-    expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' })).toBe(3);
+    expect([removed.reads, next.reads]).toEqual([1, 1]);
+    expect(sumOf(collected, 'db.client.connection.count', used)).toBe(3);
     await tracker.close?.();
     await telemetry.shutdown();
   });
 
-  it('is forgotten at once when a pool of the same name is added before the next collection', async () => {
+  it('is not observed at all when a pool of the same name is added before the next collection', async () => {
     const telemetry = createTelemetry();
     const tracker = createOtelTracker({ meterProvider: telemetry.meterProvider, slowQueryThresholdMs: 1000 });
-    const ended = countedPool(0);
-    tracker.poolAdded?.(ended);
-    tracker.poolRemoved?.(ended);
+    const removed = countedPool(5);
+    tracker.poolAdded?.(removed);
+    tracker.poolRemoved?.(removed);
     tracker.poolAdded?.(countedPool(2));
     const collected = await telemetry.collect();
-    expect(ended.reads).toBe(0);
-    expect(sumOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' })).toBe(2);
+    expect(removed.reads).toBe(0);
+    expect(pointsOf(collected, 'db.client.connection.count', { 'db.client.connection.state': 'used' }).map((p) => p.value)).toEqual([2]);
     await tracker.close?.();
     await telemetry.shutdown();
+  });
+
+  it('is not kept alive by a tracker nobody collects from', async () => {
+    // A WeakRef only says whether anything holds the pool after a full collection; vitest runs without --expose-gc.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const tracker = createOtelTracker({ meterProvider: new MeterProvider(), slowQueryThresholdMs: 1000 });
+    const refs = Array.from({ length: 50 }, (_, i) => {
+      const pool = { ...countedPool(1), name: `tenant-${i}` };
+      tracker.poolAdded?.(pool);
+      tracker.poolRemoved?.(pool);
+      return new WeakRef(pool);
+    });
+    // WeakRef targets stay alive until the job that made them ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(refs.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    await tracker.close?.();
   });
 });

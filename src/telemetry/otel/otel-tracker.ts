@@ -36,9 +36,10 @@ import { INSTRUMENTATION_SCOPE } from './scope.js';
 import { TrackerSpans, errorTypeOf } from './spans.js';
 import { semconvStability, type SemconvStability } from './stability.js';
 
-/** The last values of one pool's gauges, observed after the tracker closed (see close()). */
+/** One reading of a pool's gauges, kept apart from the pool: after close(), and for a pool removed (all zero). */
 interface FrozenPool {
-  readonly series: PoolSeries;
+  readonly name: string;
+  readonly attributes: Pick<PoolSeries, 'used' | 'idle' | 'common'>;
   readonly used: number;
   readonly idle: number;
   readonly waiting: number;
@@ -74,8 +75,11 @@ class OtelTracker implements PoolTracker {
   private readonly traceAllQueries: boolean;
   private readonly sampleRatio: number;
   private readonly series = new Map<TrackedPool, PoolSeries>();
-  /** Ended pools, observed once more (the export after pool.end() still carries their last gauges), then forgotten. */
-  private readonly removed = new Set<TrackedPool>();
+  /**
+   * Pools removed (ended, or taken over by another owner), by name: observed once more at zero, then forgotten. The
+   * SDK keeps exporting an asynchronous series' last value, so that value must be zero, never a last live reading.
+   */
+  private readonly removed = new Map<string, FrozenPool>();
   private pooler: PoolerMetrics | undefined;
 
   private readonly connectionCount: ObservableUpDownCounter;
@@ -202,29 +206,26 @@ class OtelTracker implements PoolTracker {
       for (const pool of this.frozen) this.observePool(result, pool);
       return;
     }
-    for (const series of this.series.values()) {
-      const { pool } = series;
-      const counts = pool.counts();
-      this.observePool(result, { series, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: pool.max, min: pool.min });
-    }
-    for (const pool of this.removed) this.series.delete(pool);
+    for (const series of this.series.values()) this.observePool(result, readingOf(series));
+    for (const reading of this.removed.values()) this.observePool(result, reading);
     this.removed.clear();
   };
 
   private observePool(result: BatchObservableResult, pool: FrozenPool): void {
-    const { series } = pool;
-    result.observe(this.connectionCount, pool.used, series.used);
-    result.observe(this.connectionCount, pool.idle, series.idle);
-    for (const limit of this.connectionLimits) result.observe(limit, pool.max, series.common);
-    result.observe(this.connectionIdleMin, pool.min, series.common);
-    result.observe(this.pendingRequests, pool.waiting, series.common);
+    const { attributes } = pool;
+    result.observe(this.connectionCount, pool.used, attributes.used);
+    result.observe(this.connectionCount, pool.idle, attributes.idle);
+    for (const limit of this.connectionLimits) result.observe(limit, pool.max, attributes.common);
+    result.observe(this.connectionIdleMin, pool.min, attributes.common);
+    result.observe(this.pendingRequests, pool.waiting, attributes.common);
   }
 
-  /** Stops observing a closed tracker's pool of this name: this tracker reports it now. */
+  /** Stops observing a closed tracker's pool of this name, and any tracker's removed one: this tracker reports it now. */
   private supersede(poolName: string): void {
     for (const tracker of trackersOn.get(this.meterProvider) ?? []) {
+      tracker.removed.delete(poolName);
       if (tracker === this || !tracker.frozen) continue;
-      tracker.frozen = tracker.frozen.filter((p) => p.series.pool.name !== poolName);
+      tracker.frozen = tracker.frozen.filter((p) => p.name !== poolName);
       if (tracker.frozen.length === 0) tracker.stopObserving();
     }
   }
@@ -245,12 +246,6 @@ class OtelTracker implements PoolTracker {
 
   poolAdded(pool: TrackedPool): void {
     this.supersede(pool.name);
-    // A pool of the same name that ended before this one began: two observations of one series would conflict.
-    for (const ended of this.removed) {
-      if (ended.name !== pool.name) continue;
-      this.series.delete(ended);
-      this.removed.delete(ended);
-    }
     const series = this.seriesFor(pool);
     // Counters start at 0 so that Prometheus' increase() sees the first timeout or leak: a series
     // that first appears at 1 has no earlier sample to rise from.
@@ -258,8 +253,13 @@ class OtelTracker implements PoolTracker {
     this.leaks.add(0, series.common);
   }
 
+  /** Forgets the pool at once (a tracker nobody collects from must not keep it), leaving one zero reading of its name. */
   poolRemoved(pool: TrackedPool): void {
-    if (this.series.has(pool)) this.removed.add(pool);
+    const series = this.series.get(pool);
+    if (series === undefined) return;
+    this.series.delete(pool);
+    const { used, idle, common } = series;
+    this.removed.set(pool.name, { name: pool.name, attributes: { used, idle, common }, used: 0, idle: 0, waiting: 0, max: 0, min: 0 });
   }
 
   captureContext(): unknown {
@@ -338,17 +338,20 @@ class OtelTracker implements PoolTracker {
    */
   close(): void {
     this.pooler?.close();
-    this.frozen = [...this.series.values()]
-      .filter((series) => !this.reportedElsewhere(series.pool.name))
-      .map((series) => {
-        const counts = series.pool.counts();
-        return { series, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: series.pool.max, min: series.pool.min };
-      });
+    this.frozen = [...[...this.series.values()].map(readingOf), ...this.removed.values()].filter((reading) => !this.reportedElsewhere(reading.name));
     if (this.frozen.length === 0) this.stopObserving();
     this.series.clear();
     this.removed.clear();
     this.spans.clear();
   }
+}
+
+/** A pool's gauges now, with the attribute sets only: the reading keeps neither the pool nor its other series. */
+function readingOf(series: PoolSeries): FrozenPool {
+  const { pool } = series;
+  const counts = pool.counts();
+  const { used, idle, common } = series;
+  return { name: pool.name, attributes: { used, idle, common }, used: counts.total - counts.idle, idle: counts.idle, waiting: counts.waiting, max: pool.max, min: pool.min };
 }
 
 /** One warning when nothing this tracker records could ever be exported. */
