@@ -16,8 +16,10 @@ const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on
 /** CPU ms of the process's own threads and, for the postmaster, of the children it has already reaped. */
 function processCpuMs(pid: string, withReapedChildren: boolean): number {
   try {
-    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15, cutime 16, cstime 17.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // Fields after the command name (which may hold spaces and parentheses), from field 3 on: utime is 14, stime 15,
+    // cutime 16, cstime 17.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const own = Number(fields[11]) + Number(fields[12]);
     return (own + (withReapedChildren ? Number(fields[13]) + Number(fields[14]) : 0)) * TICK_MS;
   } catch {
