@@ -284,25 +284,29 @@ async function main(): Promise<void> {
     }
     stop();
 
+    /** Arms side by side on select1, each summarized against the arm it is compared with; the arms are ended after. */
+    const sideBySide = async (
+      shapes: { label: string; spec: ArmSpec; against: string; to?: string }[],
+    ): Promise<{ summaries: Record<string, ArmSummary>; of: (label: string) => MeasuredSlice[] }> => {
+      arms = (await Promise.all(shapes.map((shape) => startArm(shape.label, shape.spec, shape.to ?? url)))) as Arm[];
+      const results = await interleave(arms, [{ name: 'select1', workers: 16 }], () => ROUNDS, serverCpuMs);
+      stop();
+      const of = (label: string): MeasuredSlice[] => results.get(`select1/${label}`)!;
+      return { summaries: Object.fromEntries(shapes.map((shape) => [shape.label, summarize(of(shape.label), of(shape.against), undefined)])), of };
+    };
+
     // Cost per query with 1 and with 8 pools (managers) in one process, each with its own series. Both
     // shapes hold 16 connections for 16 workers, each worker bound to one pool, so neither queues.
     let pools: Record<string, ArmSummary> | undefined;
     if (POOLS_PHASE) {
-      const shapes: [string, ArmSpec][] = [
-        ['raw ×1', { arm: 'raw', pools: 1, poolMax: 16 }],
-        ['raw ×8', { arm: 'raw', pools: 8, poolMax: 2 }],
-        ['manager-on ×1', { arm: 'manager-on', pools: 1, poolMax: 16 }],
-        ['manager-on ×8', { arm: 'manager-on', pools: 8, poolMax: 2 }],
-      ];
-      arms = (await Promise.all(shapes.map(([label, spec]) => startArm(label, spec, url)))) as Arm[];
-      const poolResults = await interleave(arms, [{ name: 'select1', workers: 16 }], () => ROUNDS, serverCpuMs);
-      const of = (label: string): MeasuredSlice[] => poolResults.get(`select1/${label}`)!;
-      pools = {
-        'raw ×1': summarize(of('raw ×1'), of('raw ×1'), undefined),
-        'raw ×8': summarize(of('raw ×8'), of('raw ×8'), undefined),
-        'manager-on ×1': summarize(of('manager-on ×1'), of('raw ×1'), undefined),
-        'manager-on ×8': summarize(of('manager-on ×8'), of('raw ×8'), undefined),
-      };
+      const phase = await sideBySide([
+        { label: 'raw ×1', spec: { arm: 'raw', pools: 1, poolMax: 16 }, against: 'raw ×1' },
+        { label: 'raw ×8', spec: { arm: 'raw', pools: 8, poolMax: 2 }, against: 'raw ×8' },
+        { label: 'manager-on ×1', spec: { arm: 'manager-on', pools: 1, poolMax: 16 }, against: 'raw ×1' },
+        { label: 'manager-on ×8', spec: { arm: 'manager-on', pools: 8, poolMax: 2 }, against: 'raw ×8' },
+      ]);
+      pools = phase.summaries;
+      const { of } = phase;
       printTable('1 vs 8 pools (managers) in one process, select1, 16 workers on 16 connections; ratios to raw with as many pools', Object.keys(pools), pools);
       const perQuery = (label: string): number[] => of(label).map((r) => r.cpuUsPerQuery);
       const costRatio = median(perQuery('manager-on ×8').map((cpu, i) => cpu / perQuery('manager-on ×1')[i]!));
@@ -311,7 +315,6 @@ async function main(): Promise<void> {
         `  client CPU per query, 8 pools / 1 pool: manager-on ${costRatio.toFixed(3)}, raw ${rawRatio.toFixed(3)}; ` +
           `package's own +CPU ${pools['manager-on ×1']!.cpuAddedUs.toFixed(1)} µs (1 pool) vs ${pools['manager-on ×8']!.cpuAddedUs.toFixed(1)} µs (8 pools)`,
       );
-      stop();
     }
 
     // Through PgBouncer in transaction mode beside direct, select1: raw through it against raw direct is what the
@@ -323,21 +326,14 @@ async function main(): Promise<void> {
       const bouncer = await PgBouncer.start({ server: { host: target.hostname, port: Number(target.port) }, mode: 'transaction', poolSize: POOL_MAX });
       try {
         const via = bouncer.url(target.pathname.slice(1));
-        const shapes: [string, ArmSpec, string][] = [
-          ['raw direct', { arm: 'raw', pools: 1, poolMax: POOL_MAX }, url],
-          ['raw pgbouncer', { arm: 'raw', pools: 1, poolMax: POOL_MAX }, via],
-          ['manager-on direct', { arm: 'manager-on', pools: 1, poolMax: POOL_MAX }, url],
-          ['manager-on pgbouncer', { arm: 'manager-on', pools: 1, poolMax: POOL_MAX, poolerMode: 'transaction' }, via],
-        ];
-        arms = (await Promise.all(shapes.map(([label, spec, to]) => startArm(label, spec, to)))) as Arm[];
-        const viaResults = await interleave(arms, [{ name: 'select1', workers: 16 }], () => ROUNDS, serverCpuMs);
-        const of = (label: string): MeasuredSlice[] => viaResults.get(`select1/${label}`)!;
-        pooler = {
-          'raw direct': summarize(of('raw direct'), of('raw direct'), undefined),
-          'raw pgbouncer': summarize(of('raw pgbouncer'), of('raw direct'), undefined),
-          'manager-on direct': summarize(of('manager-on direct'), of('raw direct'), undefined),
-          'manager-on pgbouncer': summarize(of('manager-on pgbouncer'), of('raw pgbouncer'), undefined),
-        };
+        pooler = (
+          await sideBySide([
+            { label: 'raw direct', spec: { arm: 'raw', pools: 1, poolMax: POOL_MAX }, against: 'raw direct' },
+            { label: 'raw pgbouncer', spec: { arm: 'raw', pools: 1, poolMax: POOL_MAX }, against: 'raw direct', to: via },
+            { label: 'manager-on direct', spec: { arm: 'manager-on', pools: 1, poolMax: POOL_MAX }, against: 'raw direct' },
+            { label: 'manager-on pgbouncer', spec: { arm: 'manager-on', pools: 1, poolMax: POOL_MAX, poolerMode: 'transaction' }, against: 'raw pgbouncer', to: via },
+          ])
+        ).summaries;
         printTable(
           `direct and through PgBouncer ${bouncer.mode} mode, select1, 16 workers, pool ${POOL_MAX}; raw pgbouncer against raw direct, manager-on against raw on its own path`,
           Object.keys(pooler),
@@ -347,7 +343,6 @@ async function main(): Promise<void> {
           `  the pooler's cost: ${pooler['raw pgbouncer']!.ratio.toFixed(3)}x raw direct; the package's own +CPU: ` +
             `${pooler['manager-on direct']!.cpuAddedUs.toFixed(1)} µs direct, ${pooler['manager-on pgbouncer']!.cpuAddedUs.toFixed(1)} µs through PgBouncer`,
         );
-        stop();
       } finally {
         await bouncer.destroy();
       }
