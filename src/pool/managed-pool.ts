@@ -7,7 +7,7 @@ import { ConnectionTimeoutError, ManagerClosedError } from '../errors.js';
 import type { Logger, PoolCountsSnapshot, PoolRole, TrackedPool, TrackerFanout } from '../tracker.js';
 import { BROKEN, Lease, type BrokenMarked, type LeaseOwner } from './lease.js';
 import { LiveSet, type Slotted } from './live-set.js';
-import { installStatementReporting, isStatementReporting, type StatementSink } from './statement-reporting.js';
+import { finishedQueryEvent, installStatementReporting, isStatementReporting, type StatementSink } from './statement-reporting.js';
 import { installPoolFace, type PoolFaceRoutes } from './pool-face.js';
 import { unclaimPool } from './pool-source.js';
 import {
@@ -20,7 +20,6 @@ import {
   type PoolInternals,
   type TimedClient,
 } from './pg-pool-internals.js';
-import { sqlstateOf } from '../sqlstate.js';
 
 export interface ManagedPoolOptions {
   name: string;
@@ -303,22 +302,7 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
     stated?: { readonly operationName?: string; readonly collectionName?: string },
   ): void {
     if (this.trackers.size === 0) return;
-    const now = performance.now();
-    this.trackers.queryFinished({
-      pool: this,
-      sql,
-      startTime,
-      durationSeconds: (now - startTime) / 1000,
-      executionSeconds: executionStart === undefined ? undefined : (now - executionStart) / 1000,
-      error,
-      sqlstate: error === undefined ? undefined : sqlstateOf(error),
-      rowCount,
-      attempts,
-      context,
-      fromLease,
-      operationName: stated?.operationName,
-      collectionName: stated?.collectionName,
-    });
+    this.trackers.queryFinished(finishedQueryEvent(this, sql, startTime, executionStart, context, error, rowCount, attempts, fromLease, stated));
   }
 
   /** Reports each lease held past the threshold once. */

@@ -129,6 +129,40 @@ export function isStatementReporting(client: pg.Client): boolean {
   return SINK in client;
 }
 
+/**
+ * One finished query()/read() call or leased statement as the trackers receive it, built in this one place so that every
+ * event has the same shape. `executionStart`: when the last attempt had its connection (undefined when none was had).
+ */
+export function finishedQueryEvent(
+  pool: TrackedPool,
+  sql: string,
+  startTime: number,
+  executionStart: number | undefined,
+  context: unknown,
+  error: unknown,
+  rowCount: number | null,
+  attempts: number,
+  fromLease: boolean,
+  stated?: { readonly operationName?: string; readonly collectionName?: string },
+): QueryEvent {
+  const now = performance.now();
+  return {
+    pool,
+    sql,
+    startTime,
+    durationSeconds: (now - startTime) / 1000,
+    executionSeconds: executionStart === undefined ? undefined : (now - executionStart) / 1000,
+    error,
+    sqlstate: error === undefined ? undefined : sqlstateOf(error),
+    rowCount,
+    attempts,
+    context,
+    fromLease,
+    operationName: stated?.operationName,
+    collectionName: stated?.collectionName,
+  };
+}
+
 /** One statement run on a client outside a manager's query(): one attempt, timed from when it was sent. */
 export function leasedStatementEvent(
   pool: TrackedPool,
@@ -138,18 +172,5 @@ export function leasedStatementEvent(
   error: unknown,
   rowCount: number | null,
 ): QueryEvent {
-  const durationSeconds = (performance.now() - startTime) / 1000;
-  return {
-    pool,
-    sql,
-    startTime,
-    durationSeconds,
-    executionSeconds: durationSeconds,
-    error,
-    sqlstate: error === undefined ? undefined : sqlstateOf(error),
-    rowCount,
-    attempts: 1,
-    context,
-    fromLease: true,
-  };
+  return finishedQueryEvent(pool, sql, startTime, startTime, context, error, rowCount, 1, true);
 }
