@@ -64,16 +64,15 @@ export class PostgresManager {
   /** Builds the pools and checks that the primary answers. Throws ConfigError on bad configuration. */
   static async create(options: CreateOptions = {}): Promise<PostgresManager> {
     const { logger, telemetry, monitor, migrations, pool, readPool, warmUp = true, ...rest } = options;
-    const { maxUses: _u, maxLifetimeSeconds: _l, allowExitOnIdle: _e, onConnect: _c, verify: _v, log: _g, ...managerOptions } = rest;
     const adopted: AdoptedPools = { pool, readPool };
     // pg-pool's options first: pg's own names (max, connectionString, …) are refused naming the manager's.
     // With an app's pool, only a replica built from readReplicaUrl takes them (READ_REPLICA_URL is not read then).
-    const pgPool = pgPoolOptionsOf(rest as Record<string, unknown>, !pool || (!readPool && managerOptions.readReplicaUrl !== undefined));
+    const pgPool = pgPoolOptionsOf(rest as Record<string, unknown>, !pool || (!readPool && rest.readReplicaUrl !== undefined));
     if (typeof warmUp !== 'boolean') throw new ConfigError('warmUp', 'must be true or false');
     checkKeys(telemetry, TELEMETRY_OPTION_KEYS, 'telemetry.');
     checkKeys(monitor, MONITOR_SETTING_KEYS, 'monitor.');
     checkKeys(monitor?.thresholds, Object.keys(DEFAULT_HEALTH_THRESHOLDS), 'monitor.thresholds.');
-    const config = resolveConfig(managerOptions, describeAdoptedPools(adopted));
+    const config = resolveConfig(rest, describeAdoptedPools(adopted));
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
     claimAdoptedPools(adopted);
     const manager = new PostgresManager(config, logger ?? consoleLogger, adopted, pgPool);

@@ -2,15 +2,12 @@
 // tracked for use time and leaks, the statements run on its clients reported. Nothing of pg's behaviour changes.
 import type pg from 'pg';
 import { Borrower } from '../pool/borrower.js';
-import { installStatementReporting, isListening, isStatementReporting, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
+import { installStatementReporting, isListening, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
+import { isPoolTimeout } from '../pool/pg-pool-internals.js';
 import type { PoolCountsSnapshot, TrackedPool, TrackerFanout } from '../tracker.js';
 
-/** pg-pool's own words for its two acquisition timeouts (3.x): counted as timeouts, never raised by us. */
-const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
-const CONNECT_TIMEOUT_MESSAGE = 'Connection terminated due to connection timeout';
-
-/** pg-pool internals read here (3.x): every client it made, and whether it has finished ending. */
-type PoolInternals = pg.Pool & { _clients: (pg.Client & { _connected?: boolean })[]; ending?: boolean; ended?: boolean };
+/** pg-pool internals read here (3.x): every client it made, and whether end() has been called. */
+type PoolInternals = pg.Pool & { _clients: (pg.Client & { _connected?: boolean })[]; ending?: boolean };
 
 interface Checkout {
   readonly id: number;
@@ -72,10 +69,6 @@ export class ObservedPool implements TrackedPool, StatementSink {
     return (this.pool.options as pg.PoolConfig).min ?? 0;
   }
 
-  get ended(): boolean {
-    return (this.pool as PoolInternals).ended === true;
-  }
-
   /** pg-pool's totalCount includes connections still being opened; they are counted apart, as for a managed pool. */
   counts(): PoolCountsSnapshot {
     let opening = 0;
@@ -134,13 +127,13 @@ export class ObservedPool implements TrackedPool, StatementSink {
     const now = performance.now();
     const waitSeconds = (now - start) / 1000;
     if (error || client === undefined) {
-      const message = error?.message;
-      if (message === QUEUE_TIMEOUT_MESSAGE || message === CONNECT_TIMEOUT_MESSAGE) this.trackers.acquireTimedOut(this, waitSeconds);
+      // pg-pool's own two acquisition timeouts are counted as timeouts, never raised by us.
+      if (error && isPoolTimeout(error)) this.trackers.acquireTimedOut(this, waitSeconds);
       else this.trackers.acquireFailed(this, waitSeconds, error);
       return;
     }
     const pgClient = client as unknown as pg.Client;
-    if (!isStatementReporting(pgClient)) installStatementReporting(pgClient);
+    // The wrapper is on already: poolEvent('connect') installed it before pg-pool handed the client out.
     reportStatementsTo(client, this);
     this.checkouts.set(pgClient, { id: nextCheckoutId++, acquiredAt: now, borrower, leakReported: false });
     this.trackers.acquired(this, waitSeconds);

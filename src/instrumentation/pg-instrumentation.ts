@@ -316,7 +316,7 @@ export class PgManagerInstrumentation extends InstrumentationBase<PgManagerInstr
     const base = `${server.address}:${server.port}/${server.database}`;
     const key = `${base} (${opener})`;
     let group = state.groups.get(key);
-    if (group === undefined || !state.observed.has(group)) {
+    if (group === undefined) {
       const monitor = this.newMonitor();
       group = new ClientGroup(key, server, new TrackerFanout(this.log));
       state.monitors.set(group, monitor);
