@@ -1,7 +1,7 @@
 // Conformance: every span and every metric of a scripted workload, compared with what the database semantic conventions
 // (database-spans.md, database-metrics.md, postgresql.md, recording-errors.md) require. The same table is in the README
 // ("Conformance"). CI runs it on both SDK lines (the `test/telemetry/otel-` filter).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import { DataPointType, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
@@ -230,8 +230,6 @@ describe.each([
     spans = telemetry.packageSpans();
     metrics = await telemetry.collect();
   });
-
-  afterEach(() => undefined);
 
   afterAll(async () => {
     await db?.close({ timeoutMs: 1000 });
