@@ -12,7 +12,7 @@ import { pinServerAndArms } from './pinning.js';
 import { serverCpuClock } from './server-cpu.js';
 import { prepareDatabase } from './database.js';
 import { forkArm } from './arm-process.js';
-import { PgBouncer, pgBouncerInstalled } from '../test/support/pgbouncer.js';
+import { PgBouncer, pgBouncerInstalled, serverAt } from '../test/support/pgbouncer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Many short rounds rather than a few long ones: the machine's speed drifts over seconds, and a ratio
@@ -322,10 +322,9 @@ async function main(): Promise<void> {
     // direct, or it adds more through a pooler). PgBouncer is not pinned: it shares the client's core.
     let pooler: Record<string, ArmSummary> | undefined;
     if (PGBOUNCER_PHASE) {
-      const target = new URL(url);
-      const bouncer = await PgBouncer.start({ server: { host: target.hostname, port: Number(target.port) }, mode: 'transaction', poolSize: POOL_MAX });
+      const bouncer = await PgBouncer.start({ server: serverAt(url), mode: 'transaction', poolSize: POOL_MAX });
       try {
-        const via = bouncer.url(target.pathname.slice(1));
+        const via = bouncer.url(new URL(url).pathname.slice(1));
         pooler = (
           await sideBySide([
             { label: 'raw direct', spec: { arm: 'raw', pools: 1, poolMax: POOL_MAX }, against: 'raw direct' },

@@ -1,7 +1,7 @@
 // Starts one embedded PostgreSQL for the whole run unless PG_TEST_URL points at a server already.
 import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgres, type ServerHandle } from '../dev/embedded-postgres.js';
-import { PgBouncer, type PoolMode } from './support/pgbouncer.js';
+import { PgBouncer, serverAt, type PoolMode } from './support/pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,8 +21,7 @@ async function startVia(project: TestProject, adminUrl: string): Promise<() => P
   }
   const mode = /^pgbouncer-(transaction|session)$/.exec(via)?.[1] as PoolMode | undefined;
   if (!mode) throw new Error(`PG_TEST_VIA must be pgbouncer-transaction or pgbouncer-session, not ${via}`);
-  const { hostname, port } = new URL(adminUrl);
-  const bouncer = await PgBouncer.start({ server: { host: hostname, port: Number(port || 5432) }, mode });
+  const bouncer = await PgBouncer.start({ server: serverAt(adminUrl), mode });
   project.provide('pgViaPort', bouncer.port);
   return () => bouncer.destroy();
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleMigrationsDir } from '../../examples/schema.js';
 import { adminQuery, adminUrl, createTestDatabase, uniqueName, type TestDatabase } from '../support/db.js';
-import { PgBouncer, pgBouncerInstalled } from '../support/pgbouncer.js';
+import { PgBouncer, pgBouncerInstalled, serverAt } from '../support/pgbouncer.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const childScript = fileURLToPath(new URL('../support/start-manager.ts', import.meta.url));
@@ -56,8 +56,7 @@ describe.each(TARGETS)('concurrent start-up of several instances (%s)', (target)
     db = await createTestDatabase('mig_conc');
     url = db.url;
     if (target !== 'direct') {
-      const server = new URL(adminUrl());
-      bouncer = await PgBouncer.start({ server: { host: server.hostname, port: Number(server.port) }, mode: target, poolSize: 2 });
+      bouncer = await PgBouncer.start({ server: serverAt(adminUrl()), mode: target, poolSize: 2 });
       url = bouncer.url(db.name);
     }
     dir = mkdtempSync(join(tmpdir(), 'migrations-conc-'));

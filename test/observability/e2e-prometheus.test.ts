@@ -22,7 +22,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { freePort } from '../../dev/embedded-postgres.js';
 import { createManager } from '../support/manager.js';
 import { resetGlobalOpenTelemetry } from '../support/otel.js';
-import { PgBouncer, pgBouncerInstalled } from '../support/pgbouncer.js';
+import { PgBouncer, pgBouncerInstalled, serverAt } from '../support/pgbouncer.js';
 
 /** The binary on PATH, looked up without running it: a spawn can fail for reasons that are no reason to skip. */
 function onPath(name: string): string | undefined {
@@ -193,8 +193,7 @@ function substitute(expr: string): string {
 describe.skipIf(!found)(found ? 'Prometheus end to end' : 'Prometheus end to end (skipped: no "prometheus" binary on PATH; apt-get install prometheus)', () => {
   beforeAll(async () => {
     database = await createTestDatabase('e2e');
-    const server = new URL(database.url);
-    bouncer = BOUNCER ? await PgBouncer.start({ server: { host: server.hostname, port: Number(server.port) }, mode: 'transaction' }) : undefined;
+    bouncer = BOUNCER ? await PgBouncer.start({ server: serverAt(database.url), mode: 'transaction' }) : undefined;
     const through = bouncer ? { poolerMode: 'transaction' as const, pgbouncer: { adminUrl: bouncer.adminUrl, intervalMs: 500 } } : {};
     // The README's bootstrap: the SDK with a Prometheus exporter first, then the manager, then the service serving /metrics.
     observability = registerOpenTelemetry({ serviceName: 'e2e', mountMetricsOnApp: true, metricsPort: 0, metricsHost: '127.0.0.1', otlpEndpoint: undefined });

@@ -6,7 +6,7 @@ import { POOLER_METRICS } from '../../src/telemetry/otel/pooler-metrics.js';
 import { adminUrl, createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
 import { capturingLogger } from '../support/manager.js';
 import { createTelemetry, sumOf, type Telemetry } from '../support/otel.js';
-import { PgBouncer, pgBouncerInstalled, type PoolRow } from '../support/pgbouncer.js';
+import { PgBouncer, pgBouncerInstalled, serverAt, type PoolRow } from '../support/pgbouncer.js';
 
 const MANAGERS = 4;
 const MAX_PER_MANAGER = 3;
@@ -21,8 +21,7 @@ describe.skipIf(!pgBouncerInstalled())('the pooler in the picture: PgBouncer adm
 
   beforeAll(async () => {
     database = await createTestDatabase('pooler_console');
-    const server = new URL(adminUrl());
-    bouncer = await PgBouncer.start({ server: { host: server.hostname, port: Number(server.port) }, mode: 'transaction', poolSize: SERVER_CONNECTIONS });
+    bouncer = await PgBouncer.start({ server: serverAt(adminUrl()), mode: 'transaction', poolSize: SERVER_CONNECTIONS });
     telemetry = createTelemetry();
     for (let i = 0; i < MANAGERS; i++) {
       managers.push(

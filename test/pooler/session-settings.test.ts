@@ -7,12 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationError } from '../../src/index.js';
 import { adminQuery, adminUrl, createTestDatabase, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
-import { PgBouncer, pgBouncerInstalled, type PoolMode } from '../support/pgbouncer.js';
+import { PgBouncer, pgBouncerInstalled, serverAt, type PoolMode } from '../support/pgbouncer.js';
 
-const server = (): { host: string; port: number } => {
-  const url = new URL(adminUrl());
-  return { host: url.hostname, port: Number(url.port) };
-};
+const server = (): { host: string; port: number } => serverAt(adminUrl());
 
 describe.skipIf(!pgBouncerInstalled())('session settings through PgBouncer', () => {
   const bouncers = new Map<PoolMode, PgBouncer>();

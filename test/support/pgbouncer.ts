@@ -16,6 +16,12 @@ export function pgBouncerInstalled(): boolean {
   return existsSync(PGBOUNCER_BINARY);
 }
 
+/** The PostgreSQL server a postgres URL reaches, as PgBouncerOptions.server takes it (5432 when the URL names no port). */
+export function serverAt(url: string): { host: string; port: number } {
+  const { hostname, port } = new URL(url);
+  return { host: hostname, port: Number(port || 5432) };
+}
+
 export interface PgBouncerOptions {
   /** The PostgreSQL server behind it (the test server). */
   server: { host: string; port: number };
