@@ -82,12 +82,15 @@ export class PostgresManager {
       if (config.monitoringEnabled) {
         manager.monitor = await attachBuiltInTrackers(config, manager.logger, { telemetry, monitor }, (tracker) => manager.addTracker(tracker));
       }
-      if (warmUp) await manager.calls.warmUp(manager.pools.primary);
+      // A refusal names the server that gave it: here the primary (the migrations may connect elsewhere).
+      if (warmUp) await manager.calls.warmUp(manager.pools.primary).catch((error: unknown) => {
+          throw withServerNamed(error, config.primary);
+        });
       manager.schema = await initializeSchema(config, migrationTimeouts, manager.logger);
       manager.pooler = await startPoolerConsole(config, manager.trackers, manager.logger);
     } catch (error) {
       await manager.abandon();
-      throw withPoolerAdvice(withServerNamed(error, config.primary));
+      throw withPoolerAdvice(error);
     }
     const { replica } = manager.pools;
     if (replica && warmUp) await manager.calls.warmUp(replica).catch((error: unknown) => manager.replicas.markReplicaDown(error));

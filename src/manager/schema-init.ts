@@ -1,5 +1,6 @@
 // Schema initialization at start-up: the app's pending migrations, applied under its schemaInit policy.
 import type { ManagerConfig } from '../config.js';
+import { withServerNamed } from '../database-url.js';
 import type { MigrationTimeouts } from '../migrations/options.js';
 import { runMigrations } from '../migrations/runner.js';
 import type { Logger } from '../tracker.js';
@@ -22,7 +23,7 @@ export async function initializeSchema(config: ManagerConfig, timeouts: Migratio
     });
     return { state: 'applied', applied: result.applied };
   } catch (error) {
-    if (config.schemaInit === 'strict') throw error;
+    if (config.schemaInit === 'strict') throw withServerNamed(error, config.migrations);
     const { message, file, sqlstate } = error as { message?: string; file?: string; sqlstate?: string };
     logger.warn(`otel-pg-manager: schema initialization failed; starting anyway (schemaInit 'log'): ${message ?? String(error)}`);
     return { state: 'failed', applied: [], error: { message: message ?? String(error), file, sqlstate } };

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPasswordRole, createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -47,6 +50,18 @@ describe('the password never shows', () => {
     expect(error).toMatchObject({ code: '28P01' });
     expect((error as Error).message).toMatch(new RegExp(`^password authentication failed for user "role_\\w+" \\(server 127\\.0\\.0\\.1:${wrong.port}/${database.name}\\)$`));
     expect(inspect(error)).toContain(`(server 127.0.0.1:${wrong.port}/${database.name})`);
+    expect(inspect(error, { depth: 10 })).not.toContain(PASSWORD);
+  });
+
+  it('names the migrations server, not the primary, when the migrations connection is refused', async () => {
+    const migrations = new URL(url);
+    migrations.pathname = '/no_such_database';
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-migrations-'));
+    writeFileSync(join(dir, '001_noop.sql'), 'SELECT 1;\n');
+    const error = await createManager(url, { migrationsUrl: migrations.toString(), migrationsDir: dir, schemaInit: 'strict' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: '3D000' });
+    expect((error as Error).message).toContain(`(server 127.0.0.1:${migrations.port}/no_such_database)`);
+    expect((error as Error).message).not.toContain(`/${database.name})`);
     expect(inspect(error, { depth: 10 })).not.toContain(PASSWORD);
   });
 });
