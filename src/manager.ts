@@ -177,10 +177,15 @@ export class PostgresManager {
     if (typeof sql !== 'string') return Promise.reject(new TypeError('query text must be a string'));
     // pg would only notice after a connection was taken, with an untyped Error.
     if (params !== undefined && !Array.isArray(params)) return Promise.reject(new TypeError('query parameters must be an array'));
+    const name = options.name;
+    if (name !== undefined && (typeof name !== 'string' || name === '')) {
+      return Promise.reject(new TypeError('a statement name must be a non-empty string'));
+    }
     // No borrower stack here (it would cost microseconds per call): the run itself releases its
     // lease, so holding it past the threshold means a long statement, which the slow-query list names.
     return new Promise((resolve, reject) => {
-      new QueryRun<R>(this.calls, sql, params as unknown[] | undefined, options, resolve, reject).start();
+      const statement = name === undefined ? sql : { name, text: sql };
+      new QueryRun<R>(this.calls, statement, params as unknown[] | undefined, options, resolve, reject).start();
     });
   }
 

@@ -28,6 +28,11 @@ export interface QueryOptions extends ConnectionOptions {
   operationName?: string;
   /** `db.collection.name` for this call's telemetry: the one table it works on, as you name it. */
   collectionName?: string;
+  /**
+   * Run it as a named prepared statement (pg's `name`): parsed and planned once per connection, then only bound
+   * and executed. One name, one text. Through PgBouncer 1.18–1.20 in transaction mode it fails (README "Scale").
+   */
+  name?: string;
 }
 
 export interface CloseOptions {
