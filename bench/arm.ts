@@ -22,7 +22,6 @@ interface Runner {
   /** Proof that the arm is instrumented: exported spans or metric points so far. */
   proof(): Promise<string>;
   unavailable?: string;
-  skips?: WorkloadName[];
 }
 
 const runOn = (pool: PgPool, statement: Statement): Promise<unknown> =>
@@ -90,23 +89,21 @@ async function managerRunner(sdk: CountingSdk): Promise<Runner> {
     );
   }
   let run: Runner['run'] = (statement, worker) => {
-    if (!Array.isArray(statement)) throw new Error('the manager\'s query() takes text, not a named statement');
-    return managers[worker % managers.length]!.query(statement[0], statement[1]);
+    const manager = managers[worker % managers.length]!;
+    if (Array.isArray(statement)) return manager.query(statement[0], statement[1]);
+    return manager.query(statement.text, statement.values, { name: statement.name });
   };
   let unavailable: string | undefined;
-  let skips: WorkloadName[] | undefined = ['prepared'];
   if (spec.arm === 'db-pool') {
     // db.pool (issue 12): a real pg.Pool whose query() goes through the manager's own QueryRun.
     const pools = managers.map((m) => (m as unknown as { pool?: PgPool }).pool);
     if (pools.every((pool) => pool !== undefined)) {
       run = (statement, worker) => runOn(pools[worker % pools.length]!, statement);
-      skips = undefined;
     } else unavailable = 'db.pool is not in this build of the package';
   }
   return {
     run,
     unavailable,
-    skips,
     proof: async () => {
       if (spec.arm === 'manager-off') return 'none (monitoring off)';
       const points = await sdk.collectPoints();
@@ -197,7 +194,7 @@ if (runner.unavailable) {
 } else {
   // Warm the stack once (JIT, connections, fingerprint cache) before anything is measured.
   await slice(runner, { workload: 'select1', workers: 16, durationMs: 500 });
-  process.send?.({ type: 'ready', proof: await runner.proof(), skips: runner.skips } satisfies ArmReady);
+  process.send?.({ type: 'ready', proof: await runner.proof() } satisfies ArmReady);
 }
 process.on('message', (message: SliceRequest | { type: 'exit' }) => {
   if ('type' in message && message.type === 'exit') process.exit(0);

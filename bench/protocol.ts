@@ -42,6 +42,4 @@ export interface ArmReady {
   /** Proof that the arm is instrumented, or why the arm cannot run on this code. */
   proof: string;
   unavailable?: string;
-  /** Workloads the arm's API cannot run (the manager's query() takes text, not a named statement). */
-  skips?: WorkloadName[];
 }

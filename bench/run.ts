@@ -85,7 +85,6 @@ interface Arm {
   spec: ArmSpec;
   child: ChildProcess;
   proof: string;
-  skips: WorkloadName[];
 }
 
 /** Linear interpolation between the closest ranks; quantile(v, 0.5) is the median. */
@@ -112,7 +111,7 @@ function startArm(label: string, spec: ArmSpec, url: string): Promise<Arm | stri
       if (message.unavailable) {
         child.kill();
         resolve(message.unavailable);
-      } else resolve({ label, spec, child, proof: message.proof, skips: message.skips ?? [] });
+      } else resolve({ label, spec, child, proof: message.proof });
     });
   });
 }
@@ -130,14 +129,13 @@ function runSlice(arm: Arm, request: SliceRequest): Promise<SliceResult> {
  * arm always runs first or right after the same one.
  */
 async function interleave(
-  allArms: Arm[],
+  arms: Arm[],
   workloads: { name: WorkloadName; workers: number }[],
   rounds: (workload: WorkloadName) => number,
   serverCpuMs: (() => number) | undefined,
 ): Promise<Map<string, MeasuredSlice[]>> {
   const results = new Map<string, MeasuredSlice[]>();
   for (const workload of workloads) {
-    const arms = allArms.filter((arm) => !arm.skips.includes(workload.name));
     for (const arm of arms) await runSlice(arm, { workload: workload.name, workers: workload.workers, durationMs: WORKLOAD_WARMUP_MS });
     const count = rounds(workload.name);
     for (let round = 1; round <= count; round++) {
