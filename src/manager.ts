@@ -11,7 +11,7 @@ import type { Lease } from './pool/lease.js';
 import { pgModuleFor } from './pool/pg-module.js';
 import { pgPoolOptionsOf, type PgPoolOptions } from './pool/pool-options.js';
 import { claimAdoptedPools, describeAdoptedPools, PoolSet, type AdoptedPools } from './pool/pool-set.js';
-import { checkMigrationTimeouts } from './migrations/options.js';
+import { checkMigrationTimeouts, MIGRATION_TIMEOUT_NAMES } from './migrations/options.js';
 import { Acquisition } from './query/acquisition.js';
 import { faceRoutes } from './query/face-routes.js';
 import { QueryRun } from './query/query-run.js';
@@ -72,6 +72,7 @@ export class PostgresManager {
     checkKeys(telemetry, TELEMETRY_OPTION_KEYS, 'telemetry.');
     checkKeys(monitor, MONITOR_SETTING_KEYS, 'monitor.');
     checkKeys(monitor?.thresholds, Object.keys(DEFAULT_HEALTH_THRESHOLDS), 'monitor.thresholds.');
+    checkKeys(migrations, MIGRATION_TIMEOUT_NAMES, 'migrations.');
     const config = resolveConfig(rest, describeAdoptedPools(adopted));
     const migrationTimeouts = checkMigrationTimeouts(migrations ?? {}, (name) => `migrations.${name}`);
     claimAdoptedPools(adopted);

@@ -1,6 +1,5 @@
 // Options of the migration runner and the status reader: their defaults, validation, and where a user sets each timeout.
 import { MAX_TIMER_MS } from '../config.js';
-import { nearestKey } from '../config-keys.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../tracker.js';
 
@@ -39,6 +38,8 @@ export const MIGRATION_TIMEOUT_FLAGS: Readonly<Record<MigrationTimeoutName, stri
   statementTimeoutMs: 'statement-timeout-ms',
 };
 
+export const MIGRATION_TIMEOUT_NAMES = Object.keys(MIGRATION_TIMEOUT_FLAGS) as readonly MigrationTimeoutName[];
+
 /** For error advice: every place a user can set `name`, since the runner does not know which one its caller used. */
 export function whereToSet(name: MigrationTimeoutName): string {
   return `migrations.${name} of PostgresManager.create(), --${MIGRATION_TIMEOUT_FLAGS[name]} of otel-pg-manager migrate, or ${name} of runMigrations()`;
@@ -47,22 +48,14 @@ export function whereToSet(name: MigrationTimeoutName): string {
 /**
  * Throws ConfigError unless each given timeout is a whole number of ms from 0 to MAX_TIMER_MS
  * (PostgreSQL refuses a longer lock_timeout or statement_timeout). `fieldOf` names the field as its
- * caller spells it (`migrations.lockTimeoutMs`, `--lock-timeout-ms`).
+ * caller spells it (`migrations.lockTimeoutMs`, `--lock-timeout-ms`). Other keys are the caller's to refuse.
  */
 export function checkMigrationTimeouts(
   timeouts: { readonly [name in MigrationTimeoutName]?: unknown },
   fieldOf: (name: MigrationTimeoutName) => string = (name) => name,
 ): MigrationTimeouts {
   const checked: MigrationTimeouts = {};
-  const names = Object.keys(MIGRATION_TIMEOUT_FLAGS) as MigrationTimeoutName[];
-  for (const key of Object.keys(timeouts)) {
-    if ((names as string[]).includes(key) || timeouts[key as MigrationTimeoutName] === undefined) continue;
-    const nearest = nearestKey(key, names);
-    // fieldOf spells the field as its caller does (migrations.<name>); an unknown key is spelled the same way.
-    const field = fieldOf(key.slice(0, 60) as MigrationTimeoutName);
-    throw new ConfigError(field, nearest ? `is not an option; did you mean ${fieldOf(nearest as MigrationTimeoutName)}?` : `is not an option (known: ${names.map(fieldOf).join(', ')})`);
-  }
-  for (const name of names) {
+  for (const name of MIGRATION_TIMEOUT_NAMES) {
     const value = timeouts[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
