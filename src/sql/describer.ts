@@ -27,20 +27,12 @@ const STATEMENT_WORDS = new Set(['select', 'insert', 'update', 'delete', 'merge'
 const JOIN_WORDS = new Set(['join', 'cross', 'natural', 'left', 'right', 'full', 'inner', 'lateral', 'union', 'intersect', 'except']);
 const FROM_LIST_END = new Set(['where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'fetch', 'for', 'returning']);
 
-/** A possibly qualified table name starting at `i`: `name`, `schema.name`, quoted parts kept as written. */
+/** The table named at `i` (after an ONLY), as nameAt() reads it; undefined for none, or for a function call unless `columnList`. */
 function tableName(t: Tokens, i: number, columnList = false): { name: string; next: number } | undefined {
-  if (isWord(t, i, 'only')) i++;
-  const parts: string[] = [];
-  while (kindAt(t, i) === WORD || kindAt(t, i) === QUOTED) {
-    parts.push(textOf(t, i));
-    i++;
-    if (!isChar(t, i, PUNCT, 46)) break;
-    i++;
-  }
-  if (parts.length === 0) return undefined;
+  const named = nameAt(t, isWord(t, i, 'only') ? i + 1 : i);
   // A function in FROM (generate_series(…)) is not a table.
-  if (!columnList && isChar(t, i, PUNCT, 40)) return undefined;
-  return { name: parts.join('.'), next: i };
+  if (named === undefined || (!columnList && isChar(t, named.next, PUNCT, 40))) return undefined;
+  return named;
 }
 
 /**
