@@ -1,7 +1,7 @@
 // Starts one embedded PostgreSQL for the whole run unless PG_TEST_URL points at a server already.
 import type { TestProject } from 'vitest/node';
 import { EmbeddedPostgres, type ServerHandle } from '../dev/embedded-postgres.js';
-import { PgBouncer, serverAt, type PoolMode } from './support/pgbouncer.js';
+import { PgBouncer, poolModeOfTestRun, serverAt } from './support/pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,13 +14,11 @@ declare module 'vitest' {
 
 /** PG_TEST_VIA=pgbouncer-transaction or pgbouncer-session: a PgBouncer in that mode in front of the server. */
 async function startVia(project: TestProject, adminUrl: string): Promise<() => Promise<void>> {
-  const via = process.env.PG_TEST_VIA;
-  if (!via) {
+  const mode = poolModeOfTestRun();
+  if (!mode) {
     project.provide('pgViaPort', null);
     return async () => {};
   }
-  const mode = /^pgbouncer-(transaction|session)$/.exec(via)?.[1] as PoolMode | undefined;
-  if (!mode) throw new Error(`PG_TEST_VIA must be pgbouncer-transaction or pgbouncer-session, not ${via}`);
   const bouncer = await PgBouncer.start({ server: serverAt(adminUrl), mode });
   project.provide('pgViaPort', bouncer.port);
   return () => bouncer.destroy();

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresManager, QueryEvent } from '../../src/index.js';
 import { adminQuery, createTestDatabase, terminateBackends, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
+import { poolModeOfTestRun } from '../support/pgbouncer.js';
 
 // Through a transaction-mode PgBouncer 1.18 a statement prepared in one transaction is gone (or there twice) in the
 // next one's server connection: the manager warns, as README "Scale" says, and the server-side checks cannot hold.
-const transactionPooler = process.env.PG_TEST_VIA === 'pgbouncer-transaction';
+const transactionPooler = poolModeOfTestRun() === 'transaction';
 const POINT = 'SELECT id, label FROM items WHERE id = $1';
 
 let database: TestDatabase;

@@ -2,6 +2,9 @@
 import { PostgresManager, type CreateOptions } from '../../src/index.js';
 import type { Logger } from '../../src/tracker.js';
 import { uniqueName } from './db.js';
+import { poolModeOfTestRun } from './pgbouncer.js';
+
+const poolMode = poolModeOfTestRun();
 
 export interface CapturingLogger extends Logger {
   lines: string[];
@@ -10,11 +13,6 @@ export interface CapturingLogger extends Logger {
 export function capturingLogger(): CapturingLogger {
   const lines: string[] = [];
   return { lines, warn: (m) => lines.push(m), info: (m) => lines.push(m) };
-}
-
-function poolerModeOfTestRun(): CreateOptions {
-  const mode = /^pgbouncer-(transaction|session)$/.exec(process.env.PG_TEST_VIA ?? '')?.[1];
-  return mode ? { poolerMode: mode as 'transaction' | 'session' } : {};
 }
 
 export async function createManager(
@@ -32,7 +30,7 @@ export async function createManager(
     env: {},
     logger,
     // Suites run through a PgBouncer (PG_TEST_VIA=pgbouncer-transaction|pgbouncer-session) tell the manager so.
-    ...poolerModeOfTestRun(),
+    ...(poolMode ? { poolerMode: poolMode } : {}),
     ...options,
   });
   return { db, appName, logger };

@@ -9,6 +9,15 @@ import { freePort } from '../../dev/embedded-postgres.js';
 
 export type PoolMode = 'transaction' | 'session';
 
+/** The mode of the PgBouncer that PG_TEST_VIA puts in front of the test server (test/global-setup.ts); undefined: direct. */
+export function poolModeOfTestRun(): PoolMode | undefined {
+  const via = process.env.PG_TEST_VIA;
+  if (!via) return undefined;
+  const mode = /^pgbouncer-(transaction|session)$/.exec(via)?.[1];
+  if (!mode) throw new Error(`PG_TEST_VIA must be pgbouncer-transaction or pgbouncer-session, not ${via}`);
+  return mode as PoolMode;
+}
+
 export const PGBOUNCER_BINARY = process.env.PGBOUNCER_BINARY ?? '/usr/sbin/pgbouncer';
 
 /** Whether the binary is there: suites that need it skip (with a line saying so) where it is not installed. */
