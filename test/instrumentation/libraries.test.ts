@@ -7,7 +7,7 @@ import { histogramCount, sumOf } from '../support/otel.js';
 import { firstFrame } from '../support/stack.js';
 import { SLOW_MS, withinMs } from '../orm/support.js';
 import type { LibraryApp } from './apps/app.js';
-import { register, type Registered } from './support.js';
+import { defaultPoolName, register, type Registered } from './support.js';
 
 let database: TestDatabase;
 let registered: Registered;
@@ -42,11 +42,6 @@ function appFrames(stack: string | undefined): string {
   return (stack ?? '').split('\n').filter((line) => /:\d+:\d+\)?$/.test(line) && !line.includes('/node_modules/') && !line.includes('node:internal')).join('\n');
 }
 
-function serverName(): string {
-  const url = new URL(database.url);
-  return `${url.hostname}:${url.port}/${url.pathname.slice(1)}`;
-}
-
 const byAppName = (appName: string): string => appName;
 
 const libraries: Library[] = [
@@ -55,7 +50,7 @@ const libraries: Library[] = [
   { name: "Prisma's adapter", pgPool: true, pool: byAppName, start: async (url, name) => (await import('./apps/prisma-app.js')).startPrisma(url, name) },
   { name: 'TypeORM', pgPool: true, pool: byAppName, start: async (url, name) => (await import('./apps/typeorm-app.js')).startTypeorm(url, name) },
   { name: 'pg-boss', pgPool: true, pool: byAppName, start: async (url, name) => (await import('./apps/pg-boss-app.js')).startPgBoss(url, name) },
-  { name: 'Knex', pgPool: false, pool: () => `${serverName()} (knex)`, start: async (url, name) => (await import('./apps/knex-app.js')).startKnex(url, name) },
+  { name: 'Knex', pgPool: false, pool: () => `${defaultPoolName(database.url)} (knex)`, start: async (url, name) => (await import('./apps/knex-app.js')).startKnex(url, name) },
 ];
 
 async function started(library: Library, config: Parameters<typeof register>[0] = {}): Promise<{ app: LibraryApp; appName: string; pool: string }> {
@@ -136,7 +131,7 @@ describe.each(libraries)('$name, registered only', (library) => {
 describe("pg-boss's LISTEN client", () => {
   it('is observed as a lone client opened by pg-boss, and closed by stop()', async () => {
     const { app: running } = await started(libraries.find((l) => l.name === 'pg-boss')!);
-    const listener = `${serverName()} (pg-boss)`;
+    const listener = `${defaultPoolName(database.url)} (pg-boss)`;
     const open = async (): Promise<number> => sumOf(await registered.telemetry.collect(), 'db.client.connection.count', { 'db.client.connection.pool.name': listener });
     expect(await eventually(open, (n) => n === 1)).toBe(1);
     await running.close();

@@ -6,7 +6,7 @@ import { PostgresManager } from '../../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { histogramCount, pointsOf, sumOf } from '../support/otel.js';
 import { firstFrame, here } from '../support/stack.js';
-import { register, type Registered } from './support.js';
+import { defaultPoolName, register, type Registered } from './support.js';
 
 let database: TestDatabase;
 let registered: Registered;
@@ -41,11 +41,6 @@ function pool(options: pg.PoolConfig = {}): pg.Pool {
 
 function nameOf(): string {
   return poolName;
-}
-
-function serverName(): string {
-  const url = new URL(database.url);
-  return `${url.hostname}:${url.port}/${url.pathname.slice(1)}`;
 }
 
 describe('a pg.Pool the app builds', () => {
@@ -144,7 +139,7 @@ describe('a pg.Pool the app builds', () => {
     registered = named({ poolName: (options) => options.application_name });
     pool();
     pool();
-    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith(serverName())).length).toBe(2);
+    expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith(defaultPoolName(database.url))).length).toBe(2);
     pool({ application_name: 'billing' });
     pool({ application_name: 'billing' });
     expect(Object.keys(registered.instrumentation.report().pools).filter((n) => n.startsWith('billing')).sort()).toEqual(['billing', 'billing#2']);
@@ -213,7 +208,7 @@ describe('a lone pg.Client', () => {
     await client.connect();
     await client.query('SELECT pg_sleep(0.06)');
     await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
-    const name = `${serverName()} (app)`;
+    const name = `${defaultPoolName(database.url)} (app)`;
     let collected = await registered.telemetry.collect();
     expect(histogramCount(collected, 'db.client.operation.duration', { 'db.client.connection.pool.name': name })).toBe(2);
     expect(histogramCount(collected, 'db.client.connection.create_time', { 'db.client.connection.pool.name': name })).toBe(1);

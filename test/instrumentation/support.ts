@@ -37,3 +37,9 @@ export function register(config: PgManagerInstrumentationConfig = {}): Registere
     },
   };
 }
+
+/** The pool name the instrumentation gives a pool without one of its own: `host:port/database` of its URL. */
+export function defaultPoolName(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  return `${url.hostname}:${url.port}/${url.pathname.slice(1)}`;
+}
