@@ -25,6 +25,10 @@ export interface HealthThresholds {
   suspectedLeakUtilization: number;
   /** Default 30 (5 minutes at the default 10 s interval, the seed's threshold). */
   suspectedLeakSnapshots: number;
+  /** With the `pgbouncer` option: clients waiting in the pooler are critical once the oldest has waited this many seconds. Default 1. */
+  poolerWaitCriticalSeconds: number;
+  /** … or once clients have waited in each of this many readings of the admin console in a row (at once is a warning). Default 3. */
+  poolerWaitingReadings: number;
 }
 
 export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.freeze({
@@ -38,6 +42,8 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
   rateWindowSnapshots: 6,
   suspectedLeakUtilization: 0.9,
   suspectedLeakSnapshots: 30,
+  poolerWaitCriticalSeconds: 1,
+  poolerWaitingReadings: 3,
 });
 
 const SHARES = ['utilizationWarning', 'utilizationCritical', 'timeoutRateWarning', 'timeoutRateCritical', 'failureRateWarning', 'failureRateCritical', 'suspectedLeakUtilization'] as const;
@@ -62,6 +68,14 @@ export function resolveThresholds(given: Partial<HealthThresholds>, historySize:
     if (value > most) {
       throw new ConfigError(`monitor.thresholds.${key}`, `must be at most ${most} (the monitor keeps ${historySize} snapshots), got ${value}`);
     }
+  }
+  // The pooler's readings are counted as they come, not kept in the history: no upper bound.
+  if (!Number.isInteger(resolved.poolerWaitingReadings) || resolved.poolerWaitingReadings < 1) {
+    throw new ConfigError('monitor.thresholds.poolerWaitingReadings', `must be a whole number of readings of at least 1, got ${String(resolved.poolerWaitingReadings)}`);
+  }
+  const seconds = resolved.poolerWaitCriticalSeconds;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new ConfigError('monitor.thresholds.poolerWaitCriticalSeconds', `must be a number of seconds above 0, got ${String(seconds)}`);
   }
   for (const [warning, critical] of [
     ['utilizationWarning', 'utilizationCritical'],

@@ -168,7 +168,7 @@ export class ConnectionMonitor implements PoolTracker {
     const grader = new Grader();
     grader.context(context);
     for (const { facts } of views) grader.pool(facts, this.thresholds);
-    this.pooler.grade(grader);
+    this.pooler.grade(grader, this.thresholds);
     return grader.result();
   }
 

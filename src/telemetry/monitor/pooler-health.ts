@@ -1,11 +1,7 @@
 // The pooler in the health report: the latest reading of PgBouncer's console, graded when clients wait in it.
 import type { PoolerSample } from '../../tracker.js';
-import type { Grader } from './health.js';
+import type { Grader, HealthThresholds } from './health.js';
 
-/** Waiting this long (the oldest client, maxwait) is critical at once; shorter waits are critical only when they persist. */
-const CRITICAL_WAIT_SECONDS = 1;
-/** Readings in a row with clients waiting before a short wait is critical. */
-const CRITICAL_WAITING_READINGS = 3;
 /** A reading older than this many intervals is stale. */
 const STALE_INTERVALS = 3;
 
@@ -29,11 +25,11 @@ export class PoolerHealth {
   }
 
   /**
-   * Clients waiting in the pooler: a warning at once, critical when the oldest has waited a second or more, or
-   * clients have waited in each of the last 3 readings. The queue is shared by every instance that uses the pool,
-   * so every instance reports it: the reason says where it is and what to change.
+   * Clients waiting in the pooler: a warning at once, critical when the oldest has waited `poolerWaitCriticalSeconds`
+   * or more, or clients have waited in each of the last `poolerWaitingReadings` readings. The queue is shared by every
+   * instance that uses the pool, so every instance reports it: the reason says where it is and what to change.
    */
-  grade(grader: Grader, now = Date.now()): void {
+  grade(grader: Grader, thresholds: Pick<HealthThresholds, 'poolerWaitCriticalSeconds' | 'poolerWaitingReadings'>, now = Date.now()): void {
     const sample = this.latest;
     if (!sample) return;
     const label = `pgbouncer pool ${sample.database}/${sample.user} at ${sample.address}`;
@@ -49,7 +45,10 @@ export class PoolerHealth {
       `${label}: ${waiting} client${waiting === 1 ? '' : 's'} waiting for a server connection (oldest ${sample.maxWaitSeconds.toFixed(3)} s), ` +
       `${sample.servers.active}${size} server connections active; the queue is in the pooler, shared by every instance: ` +
       "raise its default_pool_size if PostgreSQL has room, or lower the instances' maxConnections";
-    const critical = sample.maxWaitSeconds >= CRITICAL_WAIT_SECONDS || this.waitingReadings >= CRITICAL_WAITING_READINGS;
-    grader.add(critical ? 'critical' : 'warning', critical && this.waitingReadings >= CRITICAL_WAITING_READINGS ? `${reason} (waiting in each of the last ${this.waitingReadings} readings)` : reason);
+    const persisted = this.waitingReadings >= thresholds.poolerWaitingReadings;
+    if (persisted) {
+      const readings = this.waitingReadings === 1 ? 'the last reading' : `each of the last ${this.waitingReadings} readings`;
+      grader.add('critical', `${reason} (waiting in ${readings})`);
+    } else grader.add(sample.maxWaitSeconds >= thresholds.poolerWaitCriticalSeconds ? 'critical' : 'warning', reason);
   }
 }
