@@ -41,7 +41,7 @@ export function renderRatioChart(
     const x0 = left + g * groupWidth + 15;
     arms.forEach((arm, a) => {
       const ratio = summary[workload]?.[arm]?.ratio;
-      if (ratio === undefined) return; // the arm does not run this workload
+      if (ratio === undefined) return; // an arm BENCH_ARMS left out
       const x = x0 + a * barWidth;
       parts.push(
         `<rect x="${x.toFixed(1)}" y="${y(ratio).toFixed(1)}" width="${(barWidth - 4).toFixed(1)}" height="${(bottom - y(ratio)).toFixed(1)}" fill="${COLORS[arm] ?? '#888'}"/>`,

@@ -191,8 +191,7 @@ function printTable(title: string, labels: string[], summaries: Record<string, A
       '  core %  server µs/q  server core %',
   );
   for (const label of labels) {
-    const s = summaries[label];
-    if (!s) continue;
+    const s = summaries[label]!;
     console.log(
       `${label.padEnd(19)} ${s.qps.toFixed(0).padStart(10)} ${s.ratio.toFixed(3).padStart(6)} ${range(s.ratioIqr, 3)} ` +
         `${(Number.isNaN(s.ratioNoSdk) ? '—' : s.ratioNoSdk.toFixed(3)).padStart(9)} ${s.p50Ms.toFixed(2).padStart(7)} ${s.p99Ms.toFixed(2).padStart(7)} ` +
@@ -268,15 +267,14 @@ async function main(): Promise<void> {
     for (const workload of WORKLOADS) {
       const baseline = results.get(`${workload.name}/${BASELINE}`)!;
       const noSdk = results.get(`${workload.name}/${NO_SDK}`)!;
-      const ran = labels.filter((label) => results.has(`${workload.name}/${label}`));
-      summary[workload.name] = Object.fromEntries(ran.map((label) => [label, summarize(results.get(`${workload.name}/${label}`)!, baseline, noSdk)]));
+      summary[workload.name] = Object.fromEntries(labels.map((label) => [label, summarize(results.get(`${workload.name}/${label}`)!, baseline, noSdk)]));
       printTable(workload.title, labels, summary[workload.name]!);
     }
     console.log('\nsummary (median of per-round ratios to raw pg.Pool with the SDK registered; +CPU = client CPU added per query):');
     for (const workload of WORKLOADS) {
       const s = summary[workload.name]!;
       const parts = labels
-        .filter((label) => label !== BASELINE && s[label])
+        .filter((label) => label !== BASELINE)
         .map((label) => `${label} ${s[label]!.ratio.toFixed(3)}x (${s[label]!.cpuAddedUs >= 0 ? '+' : ''}${s[label]!.cpuAddedUs.toFixed(1)} µs)`);
       console.log(`  ${workload.name.padEnd(10)} ${parts.join(', ')}`);
     }

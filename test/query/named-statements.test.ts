@@ -1,7 +1,7 @@
 // QueryOptions.name: query() and read() run a statement as a named prepared statement, prepared once per connection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresManager, QueryEvent } from '../../src/index.js';
-import { adminQuery, createTestDatabase, terminateBackends, type TestDatabase } from '../support/db.js';
+import { adminQuery, createTestDatabase, eventually, terminateBackends, type TestDatabase } from '../support/db.js';
 import { createManager } from '../support/manager.js';
 import { poolModeOfTestRun } from '../support/pgbouncer.js';
 
@@ -62,6 +62,8 @@ describe.skipIf(transactionPooler)('a named statement', () => {
     try {
       await db.query(POINT, [2], { name: 'item-by-id' });
       expect(await terminateBackends(appName, 'idle')).toBe(1);
+      // Once the pool has seen its connection go; a statement sent before that would meet the FATAL (57P01) instead.
+      await eventually(async () => db.pool.totalCount, (n) => n === 0);
       const { rows } = await db.query(POINT, [5], { name: 'item-by-id' });
       expect(rows).toEqual([{ id: 5, label: 'item 5' }]);
       expect(await preparedOn(db)).toEqual([{ name: 'item-by-id', statement: POINT, runs: 1 }]);
@@ -75,13 +77,16 @@ describe.skipIf(transactionPooler)('a named statement', () => {
     const { db } = await createManager(database.url, { maxConnections: 1 });
     db.addTracker({ retried: (e) => retried.push(e) });
     try {
+      const backend = async (): Promise<number> => (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const before = await backend();
       await db.query(POINT, [1], { name: 'item-by-id' });
       await expect(db.query('SELECT label FROM items WHERE id = $1', [1], { name: 'item-by-id' })).rejects.toThrow(
         "Prepared statements must be unique - 'item-by-id' was used for a different statement",
       );
       expect(retried).toEqual([]);
-      // The connection is still good, and the first text still runs under the name.
+      // The same connection goes on, and the first text still runs under the name.
       expect((await db.query(POINT, [6], { name: 'item-by-id' })).rows).toEqual([{ id: 6, label: 'item 6' }]);
+      expect(await backend()).toBe(before);
     } finally {
       await db.close();
     }

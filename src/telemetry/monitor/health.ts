@@ -27,7 +27,7 @@ export interface HealthThresholds {
   suspectedLeakSnapshots: number;
   /** With the `pgbouncer` option: clients waiting in the pooler are critical once the oldest has waited this many seconds. Default 1. */
   poolerWaitCriticalSeconds: number;
-  /** … or once clients have waited in each of this many readings of the admin console in a row (at once is a warning). Default 3. */
+  /** … or once clients have waited in each of this many readings of the admin console in a row (fewer are a warning). Default 3. */
   poolerWaitingReadings: number;
 }
 
