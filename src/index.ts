@@ -48,6 +48,7 @@ export type {
   QueryEvent,
   RetryEvent,
   LeakEvent,
+  LeasedStatement,
   PoolerSample,
   Logger,
 } from './tracker.js';
@@ -64,6 +65,7 @@ export {
   ATTR_PG_MANAGER_ATTEMPTS,
   ATTR_PG_MANAGER_LEASE_ID,
   ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
+  ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING,
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
 } from './telemetry/otel/names.js';

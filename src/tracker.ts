@@ -66,6 +66,13 @@ export interface RetryEvent {
   readonly delayMs: number;
 }
 
+/** What a leased connection is doing: the statement it is running, or the last one its borrower sent on it. */
+export interface LeasedStatement {
+  /** As sent (literals included): trackers show it normalized, never as is. */
+  readonly sql: string;
+  readonly running: boolean;
+}
+
 export interface LeakEvent {
   readonly pool: TrackedPool;
   /** Stable per lease, so a resolution can be matched with its detection. */
@@ -74,6 +81,8 @@ export interface LeakEvent {
   readonly heldSeconds: number;
   /** The borrower's stack captured at acquire, when leak detection captured one. */
   readonly stack: string | undefined;
+  /** At detection: the connection's statement; undefined when none was sent under this lease. */
+  readonly statement?: LeasedStatement;
 }
 
 /**

@@ -2,7 +2,7 @@
 // tracked for use time and leaks, the statements run on its clients reported. Nothing of pg's behaviour changes.
 import type pg from 'pg';
 import { Borrower } from '../pool/borrower.js';
-import { installStatementReporting, isListening, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
+import { installStatementReporting, isListening, leasedStatement, leasedStatementEvent, reportStatementsTo, uninstallStatementReporting, type StatementSink } from '../pool/statement-reporting.js';
 import { isPoolTimeout } from '../pool/pg-pool-internals.js';
 import type { PoolCountsSnapshot, TrackedPool, TrackerFanout } from '../tracker.js';
 
@@ -184,7 +184,13 @@ export class ObservedPool implements TrackedPool, StatementSink {
       // A client that ran LISTEN is held on purpose, to wait for notifications.
       if (checkout.leakReported || isListening(client as pg.PoolClient) || now - checkout.acquiredAt < this.leakThresholdMs) continue;
       checkout.leakReported = true;
-      this.trackers.leakDetected({ pool: this, leaseId: checkout.id, heldSeconds: (now - checkout.acquiredAt) / 1000, stack: checkout.borrower?.stack });
+      this.trackers.leakDetected({
+        pool: this,
+        leaseId: checkout.id,
+        heldSeconds: (now - checkout.acquiredAt) / 1000,
+        stack: checkout.borrower?.stack,
+        statement: leasedStatement(client),
+      });
     }
   }
 

@@ -4,7 +4,8 @@ import type pg from 'pg';
 import { LeaseReleasedError } from '../errors.js';
 import { isConnectionBroken } from '../sqlstate.js';
 import type { Slotted } from './live-set.js';
-import { isListening, reportStatementsTo, STATEMENT_LOST, type StatementReporting, type StatementSink } from './statement-reporting.js';
+import type { LeasedStatement } from '../tracker.js';
+import { isListening, leasedStatement, reportStatementsTo, STATEMENT_LOST, type StatementReporting, type StatementSink } from './statement-reporting.js';
 
 /** Marks a client whose connection reported an 'error' event; it must never be reused. */
 export const BROKEN = Symbol('otel-pg-manager.broken');
@@ -130,6 +131,12 @@ export class Lease implements AsyncDisposable, Slotted {
   get client(): pg.PoolClient {
     if (this.released) throw new LeaseReleasedError(this.owner.name);
     return this.pgClient;
+  }
+
+  /** What the connection is doing, for a leak report. A query() lease records nothing: only a running statement is its own. */
+  get statement(): LeasedStatement | undefined {
+    const statement = leasedStatement(this.pgClient);
+    return this.reportsStatements || statement?.running === true ? statement : undefined;
   }
 
   get isReleased(): boolean {

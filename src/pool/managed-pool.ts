@@ -317,7 +317,13 @@ export class ManagedPool implements TrackedPool, LeaseOwner, StatementSink {
   private reportLeak(lease: Lease, now: number): void {
     if (lease.leakReported) return;
     lease.leakReported = true;
-    this.trackers.leakDetected({ pool: this, leaseId: lease.id, heldSeconds: (now - lease.acquiredAt) / 1000, stack: lease.borrower?.stack });
+    this.trackers.leakDetected({
+      pool: this,
+      leaseId: lease.id,
+      heldSeconds: (now - lease.acquiredAt) / 1000,
+      stack: lease.borrower?.stack,
+      statement: lease.statement,
+    });
   }
 
   get leakDetectionEnabled(): boolean {

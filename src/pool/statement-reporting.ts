@@ -3,7 +3,7 @@
 // wrapper at its pool while it holds the client, and query() leases (which report themselves) do not.
 import type pg from 'pg';
 import { isConnectionBroken, sqlstateOf } from '../sqlstate.js';
-import type { QueryEvent, TrackedPool } from '../tracker.js';
+import type { LeasedStatement, QueryEvent, TrackedPool } from '../tracker.js';
 
 /** Where a leased client's statements are reported: the pool that lent it. */
 export interface StatementSink {
@@ -21,6 +21,8 @@ const LISTENING = Symbol('otel-pg-manager.listening');
  * next borrower's would queue behind it. Its lease closes it at release, whatever the borrower passes.
  */
 export const STATEMENT_LOST = Symbol('otel-pg-manager.statement-lost');
+/** The text of the last statement the current lease sent, for a leak report. */
+const LAST_STATEMENT = Symbol('otel-pg-manager.last-statement');
 
 /** LISTEN after any leading whitespace and comments; a scan, not a regex, so a long prefix costs linear time. */
 function isListen(sql: string): boolean {
@@ -46,6 +48,7 @@ export interface StatementReporting {
   [SINK]: StatementSink | undefined;
   [LISTENING]?: boolean;
   [STATEMENT_LOST]?: boolean;
+  [LAST_STATEMENT]?: string;
 }
 
 type QueryCallback = (error: Error | null, result?: pg.QueryResult) => void;
@@ -61,10 +64,10 @@ export function installStatementReporting(client: pg.Client): void {
     // query()'s own leases (no sink) go straight through: that is the per-query hot path.
     if (sink === undefined) return query.call(this, config, values, callback);
     const sql = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
+    if (typeof sql !== 'string') return query.call(this, config, values, callback);
+    (this as pg.Client & StatementReporting)[LAST_STATEMENT] = sql;
     // Submittables (pg.Query, cursors, streams) report their own rows; they pass through untimed.
-    if (typeof sql !== 'string' || typeof (config as { submit?: unknown }).submit === 'function') {
-      return query.call(this, config, values, callback);
-    }
+    if (typeof (config as { submit?: unknown }).submit === 'function') return query.call(this, config, values, callback);
     if (isListen(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
     const startTime = performance.now();
     const context = sink.statementContext();
@@ -104,6 +107,18 @@ export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | 
   const reporting = client as pg.PoolClient & StatementReporting;
   reporting[SINK] = sink;
   reporting[LISTENING] = false;
+  reporting[LAST_STATEMENT] = undefined;
+}
+
+/**
+ * The statement pg is running on the client (its `_activeQuery`, which query() leases and pool.query() show too), else
+ * the last one the lease sent through the wrapper; read only when a leak is reported, so nothing is kept per query.
+ */
+export function leasedStatement(client: pg.Client): LeasedStatement | undefined {
+  const active = (client as { _activeQuery?: { text?: unknown } | null })._activeQuery?.text;
+  if (typeof active === 'string') return { sql: active, running: true };
+  const last = (client as pg.Client & StatementReporting)[LAST_STATEMENT];
+  return last === undefined ? undefined : { sql: last, running: false };
 }
 
 /**
@@ -121,6 +136,7 @@ export function uninstallStatementReporting(client: pg.Client): void {
   delete (reporting as Partial<StatementReporting>)[SINK];
   delete (reporting as Partial<StatementReporting>)[LISTENING];
   delete (reporting as Partial<StatementReporting>)[STATEMENT_LOST];
+  delete (reporting as Partial<StatementReporting>)[LAST_STATEMENT];
   delete (reporting as { query?: unknown }).query;
 }
 

@@ -84,8 +84,49 @@ describe('leak detection', () => {
       const running = db.query('SELECT pg_sleep(0.4)');
       const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
       expect(detected.active[0]!.stack).toBeUndefined();
+      // Without a stack, the statement is what says where to look.
+      expect(detected.active[0]).toMatchObject({ statement: 'SELECT pg_sleep($1)', statementRunning: true });
       await running;
       expect(db.getPoolMetrics().leaks.resolved).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names what the leaked connection last ran, normalized, and that it is idle; the literal shows nowhere', async () => {
+    const { db, logger } = await leakyManager();
+    try {
+      const lease = await db.getConnection();
+      await lease.client.query("SELECT 'order-7731' AS ref, 42 AS n WHERE $1::int > 0", [1]);
+      const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
+      expect(detected.active[0]).toMatchObject({ statement: 'SELECT $1 AS ref, $2 AS n WHERE $3::int > $4', statementRunning: false });
+      expect(leakLines(logger)[0]).toContain('held for ');
+      expect(leakLines(logger)[0]).toContain('without being released, its last statement SELECT $1 AS ref, $2 AS n WHERE $3::int > $4; acquired at:');
+      lease.release();
+      const after = db.getPoolMetrics().leaks;
+      // The report after the return still says what the lease had been doing.
+      expect(after.recentlyResolved[0]).toMatchObject({ leaseId: lease.id, statement: 'SELECT $1 AS ref, $2 AS n WHERE $3::int > $4' });
+      expect(JSON.stringify(after) + logger.lines.join('\n')).not.toContain('order-7731');
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names the statement still running on a leaked connection, and nothing for one that ran none', async () => {
+    const { db, logger } = await leakyManager();
+    try {
+      const idle = await db.getConnection();
+      const busy = await db.getConnection();
+      const running = busy.client.query('SELECT pg_sleep(0.5), 1 AS slow');
+      const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 2, 3000);
+      const byLease = new Map(detected.active.map((leak) => [leak.leaseId, leak]));
+      expect(byLease.get(busy.id)).toMatchObject({ statement: 'SELECT pg_sleep($1), $2 AS slow', statementRunning: true });
+      expect(byLease.get(idle.id)).not.toHaveProperty('statement');
+      expect(leakLines(logger).find((l) => l.includes(`lease #${busy.id} `))).toContain('without being released, running SELECT pg_sleep($1), $2 AS slow;');
+      expect(leakLines(logger).find((l) => l.includes(`lease #${idle.id} `))).toContain('without being released; acquired at:');
+      await running;
+      idle.release();
+      busy.release();
     } finally {
       await db.close();
     }

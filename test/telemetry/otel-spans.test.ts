@@ -188,9 +188,10 @@ describe('query spans', () => {
 });
 
 describe('leak spans', () => {
-  it('a leaked lease produces the counter and a span with the pool, held time and borrower stack', async () => {
+  it('a leaked lease produces the counter and a span with the pool, held time, borrower stack and last statement', async () => {
     const db = await start({ leakDetectionThresholdMs: 100 });
     const lease = await db.getConnection();
+    await lease.client.query("SELECT relname FROM pg_class WHERE relname = 'pg_type'");
     const spans = await eventually(
       async () => harness.telemetry.packageSpans(),
       (s) => s.length > 0,
@@ -202,6 +203,12 @@ describe('leak spans', () => {
     expect(leak.attributes['db.client.connection.pool.name']).toBe('primary');
     expect(leak.attributes['pg_manager.lease.held_seconds']).toBeGreaterThanOrEqual(0.1);
     expect(String(leak.attributes['code.stacktrace'])).toContain('otel-spans.test.ts');
+    // What the connection last ran, as a query span would show it (no placeholders in it: normalized).
+    expect(leak.attributes).toMatchObject({
+      'db.query.text': 'SELECT relname FROM pg_class WHERE relname = $1',
+      'db.query.summary': 'SELECT pg_class',
+      'pg_manager.lease.statement_running': false,
+    });
     expect(hrToMs(leak.endTime) - hrToMs(leak.startTime)).toBeGreaterThanOrEqual(95);
     expect(sumOf(await harness.telemetry.collect(), 'pg_manager.connection.leaks', { 'db.client.connection.pool.name': 'primary' })).toBe(1);
 

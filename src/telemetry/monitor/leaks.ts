@@ -21,13 +21,23 @@ export interface HeldLeaks {
 
 const seconds = (s: number): string => `${Math.round(s * 10) / 10} s`;
 
+/** The log line's words for what the connection was doing; the text is already normalized. */
+function doing(warning: LeakWarning): string {
+  if (warning.statement === undefined) return '';
+  return warning.statementRunning ? `, running ${warning.statement}` : `, its last statement ${warning.statement}`;
+}
+
 export class LeakBook {
   private readonly held = new Map<number, HeldLeak>();
   private readonly resolved: LeakWarning[] = [];
   private detectedCount = 0;
   private resolvedCount = 0;
 
-  constructor(private readonly logger: Logger) {}
+  /** `normalize`: literals replaced by placeholders, as everywhere a text is shown. */
+  constructor(
+    private readonly logger: Logger,
+    private readonly normalize: (sql: string) => string,
+  ) {}
 
   leakHeld(event: LeakEvent): void {
     const heldMs = event.heldSeconds * 1000;
@@ -39,11 +49,15 @@ export class LeakBook {
       detectedAt: new Date().toISOString(),
       stack: event.stack,
     };
+    if (event.statement !== undefined) {
+      warning.statement = this.normalize(event.statement.sql);
+      warning.statementRunning = event.statement.running;
+    }
     this.held.set(event.leaseId, { warning, detectedPerf: performance.now(), heldAtDetectionMs: heldMs });
     this.detectedCount++;
     // HikariCP's wording, so the line is recognizable to anyone who has met it there.
     this.logger.warn(
-      `otel-pg-manager: connection leak detection triggered for lease #${event.leaseId} of pool "${event.pool.name}": held for ${seconds(event.heldSeconds)} without being released; acquired at:\n${event.stack ?? '    (no stack captured)'}`,
+      `otel-pg-manager: connection leak detection triggered for lease #${event.leaseId} of pool "${event.pool.name}": held for ${seconds(event.heldSeconds)} without being released${doing(warning)}; acquired at:\n${event.stack ?? '    (no stack captured)'}`,
     );
   }
 
@@ -52,6 +66,7 @@ export class LeakBook {
     this.held.delete(event.leaseId);
     this.resolvedCount++;
     this.resolved.push({
+      ...held?.warning,
       leaseId: event.leaseId,
       pool: event.pool.name,
       role: event.pool.role,

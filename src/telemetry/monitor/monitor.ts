@@ -66,7 +66,7 @@ export class ConnectionMonitor implements PoolTracker {
     this.shapes = options.shapes ?? sharedShapes;
     this.slowQueries = new SlowQueryLog(options.logger, options.slowQueryThresholdMs, warnEveryMs);
     this.pools = new PoolBook(intervalMs, this.thresholds);
-    this.leaks = new LeakBook(options.logger);
+    this.leaks = new LeakBook(options.logger, (sql) => this.shapes.shape(sql).normalized);
     this.timer = setInterval(() => this.snapshot(), intervalMs);
     this.timer.unref();
   }

@@ -79,6 +79,12 @@ export interface LeakWarning {
   resolvedAt?: string;
   /** Where the connection was acquired, this package's frames removed. */
   stack: string | undefined;
+  /**
+   * When the leak was detected: the statement the connection was running (`statementRunning`), or the last one its
+   * borrower sent, normalized (literals replaced); absent when none was sent under the lease.
+   */
+  statement?: string;
+  statementRunning?: boolean;
 }
 
 /** The seed's heuristic: utilization stayed high through many snapshots. */

@@ -25,6 +25,8 @@ export const ATTR_PG_MANAGER_ATTEMPTS = 'pg_manager.attempts';
 export const ATTR_PG_MANAGER_LEASE_ID = 'pg_manager.lease.id';
 /** On leak spans: seconds the lease had been held. */
 export const ATTR_PG_MANAGER_LEASE_HELD_SECONDS = 'pg_manager.lease.held_seconds';
+/** On a leak span with db.query.text: true when that statement was still running at detection, false when it was the last one sent. */
+export const ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING = 'pg_manager.lease.statement_running';
 export const SPAN_NAME_LEAK = 'pg_manager.connection.leak';
 export const SPAN_NAME_LEAK_RESOLVED = 'pg_manager.connection.leak_resolved';
 

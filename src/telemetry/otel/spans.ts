@@ -30,6 +30,7 @@ import { wallClockMs } from '../wall-clock.js';
 import {
   ATTR_PG_MANAGER_ATTEMPTS,
   ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
+  ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING,
   ATTR_PG_MANAGER_LEASE_ID,
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
@@ -96,13 +97,19 @@ function isContext(value: unknown): value is Context {
   return typeof value === 'object' && value !== null && typeof (value as Context).getValue === 'function';
 }
 
-function leakAttributes(poolAttributes: Attributes, event: LeakEvent): Attributes {
+/** `shape`: of the statement the connection was running or ran last, when the event names one. */
+function leakAttributes(poolAttributes: Attributes, event: LeakEvent, shape?: QueryShape): Attributes {
   const attributes: Attributes = {
     ...poolAttributes,
     [ATTR_PG_MANAGER_LEASE_ID]: event.leaseId,
     [ATTR_PG_MANAGER_LEASE_HELD_SECONDS]: event.heldSeconds,
   };
   if (event.stack !== undefined) attributes[ATTR_CODE_STACKTRACE] = event.stack;
+  if (event.statement !== undefined && shape !== undefined) {
+    attributes[ATTR_DB_QUERY_TEXT] = queryText(event.statement.sql, shape);
+    if (shape.summary) attributes[ATTR_DB_QUERY_SUMMARY] = shape.summary;
+    attributes[ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING] = event.statement.running;
+  }
   return attributes;
 }
 
@@ -141,13 +148,13 @@ export class TrackerSpans {
     span.end(startTime + event.durationSeconds * 1000);
   }
 
-  leakDetected(poolAttributes: Attributes, event: LeakEvent): void {
+  leakDetected(poolAttributes: Attributes, event: LeakEvent, shape?: QueryShape): void {
     const now = Date.now();
     // The span covers the lease from its acquisition to the moment it was found leaked, as a root:
     // the sweep that finds it runs outside any request.
     const span = this.tracer.startSpan(
       SPAN_NAME_LEAK,
-      { kind: SpanKind.INTERNAL, startTime: now - event.heldSeconds * 1000, attributes: leakAttributes(poolAttributes, event) },
+      { kind: SpanKind.INTERNAL, startTime: now - event.heldSeconds * 1000, attributes: leakAttributes(poolAttributes, event, shape) },
       ROOT_CONTEXT,
     );
     span.setStatus({ code: SpanStatusCode.ERROR, message: `connection not released after ${event.heldSeconds.toFixed(1)} s` });
