@@ -1,6 +1,6 @@
 // The demo's live view: a frame redrawn in place on a terminal, or one plain line per frame when output is not a terminal.
 import { relative } from 'node:path';
-import type { PoolMetrics, PoolState } from '../src/index.js';
+import type { LeakWarning, PoolMetrics, PoolState } from '../src/index.js';
 
 export interface ViewFrame {
   elapsedSeconds: number;
@@ -68,6 +68,12 @@ function borrowerFrame(stack: string | undefined): string {
   return line.trim().replace(/\(?(\/[^():]+)(:\d+:\d+)\)?$/, (_all, file: string, position: string) => `(${relative(process.cwd(), file)}${position})`);
 }
 
+/** A line under the lease's: what its connection was doing, as the monitor names it (normalized). */
+function leakStatement(leak: LeakWarning): string[] {
+  if (leak.statement === undefined) return [];
+  return [`    ${leak.statementRunning ? 'running' : 'last ran'} ${leak.statement.replace(/\s+/g, ' ')}`];
+}
+
 function statusCounts(responses: Record<number, number>): string {
   const classes = new Map<string, number>();
   for (const [status, count] of Object.entries(responses)) {
@@ -124,9 +130,11 @@ export function renderFrame(frame: ViewFrame, options: RenderOptions): string[] 
   lines.push('', `leaks    ${leaks.detected} detected, ${leaks.resolved} returned late`);
   for (const leak of leaks.active) {
     lines.push(fit(`  lease #${leak.leaseId} of pool ${leak.pool} held ${held(leak.heldMs)}, borrowed ${borrowerFrame(leak.stack)}`, 'red'));
+    lines.push(...leakStatement(leak).map((line) => fit(line, 'dim')));
   }
   for (const leak of leaks.recentlyResolved.slice(-1)) {
     lines.push(fit(`  lease #${leak.leaseId} of pool ${leak.pool} came back after ${held(leak.heldMs)}, borrowed ${borrowerFrame(leak.stack)}`));
+    lines.push(...leakStatement(leak).map((line) => fit(line, 'dim')));
   }
   if (frame.log.length > 0) {
     lines.push('', 'log');

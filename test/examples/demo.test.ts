@@ -65,6 +65,7 @@ describe('npm run demo', () => {
     expect(run.output).toMatch(/^\[\s*\d+ s\] primary used \d+\/8 idle \d+ waiting [1-9]/m);
     expect(run.output).toMatch(/slow query on pool "primary": \d+ ms \(threshold 300 ms/);
     expect(run.output).toMatch(/connection leak detection triggered for lease #\d+ of pool "primary"[^\n]*\n\s+at forgetToRelease \(/);
+    expect(run.output).toMatch(/without being released, its last statement SELECT count\(\*\) FROM exploits WHERE severity = \$1; acquired at:/);
     expect(run.output).toMatch(/was returned after [\d.]+ s \(unleaked\)/);
     const [served] = await Promise.all(checks);
     expect([200, 503]).toContain(served!.health);
@@ -153,6 +154,7 @@ describe('the terminal view', () => {
     await db.read('SELECT * FROM v_recent_exploits');
     await db.read('SELECT pg_sleep(0.08)');
     const leases = await Promise.all([db.getConnection(), db.getConnection(), db.getConnection(), db.getConnection()]);
+    await leases[0]!.client.query("SELECT id FROM exploits WHERE severity = 'high'");
     const waiter = db.getConnection({ timeoutMs: 2000 });
     // Past the leak threshold and a sweep, so the held leases are reported.
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -183,6 +185,9 @@ describe('the terminal view', () => {
       expect(text).toContain('  - pool "primary": 4 of 4 connections in use (100% ≥ 95%)');
       expect(text).toMatch(/^ {2}1× max \d+ ms +SELECT pg_sleep\(\$1\)$/m);
       expect(text).toMatch(/^ {2}lease #\d+ of pool primary held 0\.\d s, borrowed at .*\(test\/examples\/demo\.test\.ts:\d+:\d+\)$/m);
+      // Under the lease that ran a statement, that statement with its literal stripped; the others ran none.
+      expect(text).toMatch(/^ {2}lease #\d+ of pool primary held 0\.\d s, borrowed at .*\(test\/examples\/demo\.test\.ts:\d+:\d+\)\n {4}last ran SELECT id FROM exploits WHERE severity = \$1$/m);
+      expect(text.match(/^ {4}last ran /gm)).toHaveLength(1);
       expect(text).toContain('  slow query on pool "primary": 81 ms');
     } finally {
       release();
