@@ -169,6 +169,10 @@ export class ObservedPool implements TrackedPool, StatementSink {
     if (checkout.leakReported) this.trackers.leakResolved({ pool: this, leaseId: checkout.id, heldSeconds, stack: checkout.borrower?.stack });
   }
 
+  get leakDetectionEnabled(): boolean {
+    return this.leakThresholdMs > 0;
+  }
+
   statementContext(): unknown {
     return this.callbackContext ?? this.trackers.captureContext();
   }

@@ -133,7 +133,7 @@ export class Lease implements AsyncDisposable, Slotted {
     return this.pgClient;
   }
 
-  /** What the connection is doing, for a leak report. A query() lease records nothing: only a running statement is its own. */
+  /** What the connection is doing, for a leak report. A query() lease records no text of its own: it names only a running statement. */
   get statement(): LeasedStatement | undefined {
     const statement = leasedStatement(this.pgClient);
     return this.reportsStatements || statement?.running === true ? statement : undefined;

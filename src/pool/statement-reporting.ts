@@ -10,6 +10,8 @@ export interface StatementSink {
   /** Taken when a statement starts (the trackers' context, for span parenting). */
   statementContext(): unknown;
   statementFinished(sql: string, startTime: number, context: unknown, error: unknown, rowCount: number | null): void;
+  /** Leak reports name the last text sent, so it is kept only while this is true. */
+  readonly leakDetectionEnabled?: boolean;
 }
 
 const SINK = Symbol('otel-pg-manager.statement-sink');
@@ -64,8 +66,9 @@ export function installStatementReporting(client: pg.Client): void {
     // query()'s own leases (no sink) go straight through: that is the per-query hot path.
     if (sink === undefined) return query.call(this, config, values, callback);
     const sql = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
+    // A text-less statement (a prepared name alone, a stream) leaves no text to name, rather than the one before it.
+    if (sink.leakDetectionEnabled === true) (this as pg.Client & StatementReporting)[LAST_STATEMENT] = typeof sql === 'string' ? sql : undefined;
     if (typeof sql !== 'string') return query.call(this, config, values, callback);
-    (this as pg.Client & StatementReporting)[LAST_STATEMENT] = sql;
     // Submittables (pg.Query, cursors, streams) report their own rows; they pass through untimed.
     if (typeof (config as { submit?: unknown }).submit === 'function') return query.call(this, config, values, callback);
     if (isListen(sql)) (this as pg.Client & StatementReporting)[LISTENING] = true;
@@ -110,13 +113,21 @@ export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | 
   reporting[LAST_STATEMENT] = undefined;
 }
 
+type ActiveStatement = { text?: unknown; name?: unknown; cursor?: { text?: unknown } } | null | undefined;
+type PgConnectionState = { _activeQuery?: ActiveStatement; connection?: { parsedStatements?: Record<string, string> } };
+
 /**
- * The statement pg is running on the client (its `_activeQuery`, which query() leases and pool.query() show too), else
- * the last one the lease sent through the wrapper; read only when a leak is reported, so nothing is kept per query.
+ * The statement pg is running on the client (its `_activeQuery`: what query() leases and pool.query() run, or one an
+ * earlier borrower sent and did not wait for), else the last one the lease sent through the wrapper. Read only when
+ * a leak is reported. A prepared statement run by name alone is named by the text pg prepared it with.
  */
 export function leasedStatement(client: pg.Client): LeasedStatement | undefined {
-  const active = (client as { _activeQuery?: { text?: unknown } | null })._activeQuery?.text;
-  if (typeof active === 'string') return { sql: active, running: true };
+  const state = client as unknown as PgConnectionState;
+  const active = state._activeQuery;
+  if (active != null) {
+    const text = typeof active.text === 'string' ? active.text : typeof active.name === 'string' ? state.connection?.parsedStatements?.[active.name] : active.cursor?.text;
+    return typeof text === 'string' ? { sql: text, running: true } : undefined;
+  }
   const last = (client as pg.Client & StatementReporting)[LAST_STATEMENT];
   return last === undefined ? undefined : { sql: last, running: false };
 }

@@ -3,7 +3,7 @@ import { trace, SpanStatusCode } from '@opentelemetry/api';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresManager } from '../../src/index.js';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
+import { createTestDatabase, eventually, holdAdvisoryLock, type TestDatabase } from '../support/db.js';
 import { histogramCount, pointsOf, sumOf } from '../support/otel.js';
 import { firstFrame, here } from '../support/stack.js';
 import { defaultPoolName, register, type Registered } from './support.js';
@@ -101,17 +101,29 @@ describe('a pg.Pool the app builds', () => {
 
   it('names the statement a pool.query() is running past the leak threshold, where there is no borrower stack', async () => {
     registered = named({ leakDetectionThresholdMs: 50 });
-    const app = pool();
-    const running = app.query("SELECT pg_sleep(0.3), 'batch-991' AS job");
+    const app = pool({ max: 1 });
+    const lock = await holdAdvisoryLock(database.name, 7101);
+    const running = app.query("SELECT pg_advisory_lock(7101), 'batch-991' AS job");
     const { leaks } = await eventually(
       async () => registered.instrumentation.report().pools[nameOf()]!,
       (report) => report.leaks.active.length === 1,
       2000,
     );
+    await lock.release();
     await running;
-    expect(leaks.active[0]).toMatchObject({ stack: undefined, statement: 'SELECT pg_sleep($1), $2 AS job', statementRunning: true });
-    expect(registered.logger.lines.find((l) => l.includes('leak detection triggered'))).toContain('running SELECT pg_sleep($1), $2 AS job;');
+    expect(leaks.active[0]).toMatchObject({ stack: undefined, statement: 'SELECT pg_advisory_lock($1), $2 AS job', statementRunning: true });
+    expect(registered.logger.lines.find((l) => l.includes('leak detection triggered'))).toContain('running SELECT pg_advisory_lock($1), $2 AS job;');
     expect(registered.logger.lines.join('\n')).not.toContain('batch-991');
+
+    // The same connection checked out next and held: it ran nothing under this checkout, so nothing is named.
+    const held = await app.connect();
+    const next = await eventually(
+      async () => registered.instrumentation.report().pools[nameOf()]!,
+      (report) => report.leaks.active.length === 1 && report.leaks.active[0]!.leaseId !== leaks.active[0]!.leaseId,
+      2000,
+    );
+    held.release();
+    expect(next.leaks.active[0]).not.toHaveProperty('statement');
   });
 
   it('hands a pool to a PostgresManager without counting it twice', async () => {

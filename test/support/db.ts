@@ -23,6 +23,19 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
+/**
+ * Holds advisory lock `key` in `database` from a session of its own until release(): a statement that takes the same
+ * lock runs for exactly as long as a test needs, where a pg_sleep() of a guessed length would race the test's checks.
+ */
+export async function holdAdvisoryLock(database: string, key: number): Promise<{ release(): Promise<void> }> {
+  const url = new URL(adminUrl());
+  url.pathname = `/${database}`;
+  const holder = new pg.Client({ connectionString: url.toString(), application_name: 'test-lock-holder' });
+  await holder.connect();
+  await holder.query('SELECT pg_advisory_lock($1)', [key]);
+  return { release: () => holder.end() };
+}
+
 /** The backend's pid: pg sets it on every client, @types/pg does not declare it. */
 export function processIdOf(client: pg.PoolClient): number {
   return (client as unknown as { processID: number }).processID;

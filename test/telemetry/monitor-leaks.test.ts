@@ -1,7 +1,7 @@
 // Leak detection through the monitor against the real server: one report per lease with the borrower's line, resolution on late release, the utilization heuristic.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresManager } from '../../src/index.js';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/db.js';
+import { createTestDatabase, eventually, holdAdvisoryLock, processIdOf, type TestDatabase } from '../support/db.js';
 import { createManager, type CapturingLogger } from '../support/manager.js';
 import { firstFrame, here } from '../support/stack.js';
 
@@ -81,11 +81,13 @@ describe('leak detection', () => {
   it('reports a db.query held past the threshold without a stack: the manager releases it, so it is a long statement, not a leak in user code', async () => {
     const { db } = await leakyManager();
     try {
-      const running = db.query('SELECT pg_sleep(0.4)');
+      const lock = await holdAdvisoryLock(database.name, 7001);
+      const running = db.query('SELECT pg_advisory_lock(7001), 1 AS waited');
       const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
       expect(detected.active[0]!.stack).toBeUndefined();
       // Without a stack, the statement is what says where to look.
-      expect(detected.active[0]).toMatchObject({ statement: 'SELECT pg_sleep($1)', statementRunning: true });
+      expect(detected.active[0]).toMatchObject({ statement: 'SELECT pg_advisory_lock($1), $2 AS waited', statementRunning: true });
+      await lock.release();
       await running;
       expect(db.getPoolMetrics().leaks.resolved).toBe(1);
     } finally {
@@ -115,18 +117,57 @@ describe('leak detection', () => {
   it('names the statement still running on a leaked connection, and nothing for one that ran none', async () => {
     const { db, logger } = await leakyManager();
     try {
+      const lock = await holdAdvisoryLock(database.name, 7002);
       const idle = await db.getConnection();
       const busy = await db.getConnection();
-      const running = busy.client.query('SELECT pg_sleep(0.5), 1 AS slow');
+      const running = busy.client.query('SELECT pg_advisory_lock(7002), 1 AS waited');
       const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 2, 3000);
       const byLease = new Map(detected.active.map((leak) => [leak.leaseId, leak]));
-      expect(byLease.get(busy.id)).toMatchObject({ statement: 'SELECT pg_sleep($1), $2 AS slow', statementRunning: true });
+      expect(byLease.get(busy.id)).toMatchObject({ statement: 'SELECT pg_advisory_lock($1), $2 AS waited', statementRunning: true });
+      expect(byLease.get(idle.id)).toBeDefined();
       expect(byLease.get(idle.id)).not.toHaveProperty('statement');
-      expect(leakLines(logger).find((l) => l.includes(`lease #${busy.id} `))).toContain('without being released, running SELECT pg_sleep($1), $2 AS slow;');
+      expect(leakLines(logger).find((l) => l.includes(`lease #${busy.id} `))).toContain('without being released, running SELECT pg_advisory_lock($1), $2 AS waited;');
       expect(leakLines(logger).find((l) => l.includes(`lease #${idle.id} `))).toContain('without being released; acquired at:');
+      await lock.release();
       await running;
       idle.release();
       busy.release();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names nothing of what an earlier lease ran on the same connection', async () => {
+    const { db } = await leakyManager({ maxConnections: 1 });
+    try {
+      const earlier = await db.getConnection();
+      await earlier.client.query("SELECT 'earlier-lease' AS tag");
+      const earlierPid = processIdOf(earlier.client);
+      earlier.release();
+      const later = await db.getConnection();
+      expect(processIdOf(later.client)).toBe(earlierPid);
+      const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
+      expect(detected.active[0]).toMatchObject({ leaseId: later.id });
+      expect(detected.active[0]).not.toHaveProperty('statement');
+      later.release();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names a prepared statement run by its name alone by the text it was prepared with', async () => {
+    const { db } = await leakyManager();
+    try {
+      const lock = await holdAdvisoryLock(database.name, 7003);
+      const lease = await db.getConnection();
+      // Prepared (and run) once with a free key; then run by name alone, which pg sends without any text.
+      await lease.client.query({ name: 'take-lock', text: 'SELECT pg_advisory_xact_lock($1)', values: [7004] });
+      const running = lease.client.query({ name: 'take-lock', values: [7003] } as unknown as string);
+      const detected = await eventually(async () => db.getPoolMetrics().leaks, (l) => l.active.length === 1, 3000);
+      expect(detected.active[0]).toMatchObject({ statement: 'SELECT pg_advisory_xact_lock($1)', statementRunning: true });
+      await lock.release();
+      await running;
+      lease.release();
     } finally {
       await db.close();
     }
