@@ -68,10 +68,9 @@ function borrowerFrame(stack: string | undefined): string {
   return line.trim().replace(/\(?(\/[^():]+)(:\d+:\d+)\)?$/, (_all, file: string, position: string) => `(${relative(process.cwd(), file)}${position})`);
 }
 
-/** A line under the lease's: what its connection was doing, as the monitor names it (normalized). */
-function leakStatement(leak: LeakWarning): string[] {
-  if (leak.statement === undefined) return [];
-  return [`    ${leak.statementRunning ? 'running' : 'last ran'} ${leak.statement.replace(/\s+/g, ' ')}`];
+/** The line under a lease's: what its connection was doing, as the monitor names it (normalized). */
+function leakStatement(leak: LeakWarning): string | undefined {
+  return leak.statement && `    ${leak.statementRunning ? 'running' : 'last ran'} ${leak.statement.replace(/\s+/g, ' ')}`;
 }
 
 function statusCounts(responses: Record<number, number>): string {
@@ -128,14 +127,13 @@ export function renderFrame(frame: ViewFrame, options: RenderOptions): string[] 
   }
   const { leaks } = metrics;
   lines.push('', `leaks    ${leaks.detected} detected, ${leaks.resolved} returned late`);
-  for (const leak of leaks.active) {
-    lines.push(fit(`  lease #${leak.leaseId} of pool ${leak.pool} held ${held(leak.heldMs)}, borrowed ${borrowerFrame(leak.stack)}`, 'red'));
-    lines.push(...leakStatement(leak).map((line) => fit(line, 'dim')));
-  }
-  for (const leak of leaks.recentlyResolved.slice(-1)) {
-    lines.push(fit(`  lease #${leak.leaseId} of pool ${leak.pool} came back after ${held(leak.heldMs)}, borrowed ${borrowerFrame(leak.stack)}`));
-    lines.push(...leakStatement(leak).map((line) => fit(line, 'dim')));
-  }
+  const leakLines = (leak: LeakWarning, state: string, ...styles: Style[]): void => {
+    lines.push(fit(`  lease #${leak.leaseId} of pool ${leak.pool} ${state} ${held(leak.heldMs)}, borrowed ${borrowerFrame(leak.stack)}`, ...styles));
+    const statement = leakStatement(leak);
+    if (statement !== undefined) lines.push(fit(statement, 'dim'));
+  };
+  for (const leak of leaks.active) leakLines(leak, 'held', 'red');
+  for (const leak of leaks.recentlyResolved.slice(-1)) leakLines(leak, 'came back after');
   if (frame.log.length > 0) {
     lines.push('', 'log');
     for (const line of frame.log) lines.push(fit(`  ${line}`, 'dim'));

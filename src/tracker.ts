@@ -68,7 +68,7 @@ export interface RetryEvent {
 
 /** What a leased connection is doing: the statement it is running, or the last one its borrower sent on it. */
 export interface LeasedStatement {
-  /** As sent (literals included): trackers show it normalized, never as is. */
+  /** As sent (literals included): a tracker shows it as it shows a QueryEvent's text, normalized. */
   readonly sql: string;
   readonly running: boolean;
 }

@@ -133,10 +133,9 @@ export class Lease implements AsyncDisposable, Slotted {
     return this.pgClient;
   }
 
-  /** What the connection is doing, for a leak report. A query() lease records no text of its own: it names only a running statement. */
+  /** What the connection is doing, for a leak report (every end of a lease clears the text it kept). */
   get statement(): LeasedStatement | undefined {
-    const statement = leasedStatement(this.pgClient);
-    return this.reportsStatements || statement?.running === true ? statement : undefined;
+    return leasedStatement(this.pgClient);
   }
 
   get isReleased(): boolean {

@@ -113,8 +113,15 @@ export function reportStatementsTo(client: pg.PoolClient, sink: StatementSink | 
   reporting[LAST_STATEMENT] = undefined;
 }
 
-type ActiveStatement = { text?: unknown; name?: unknown; cursor?: { text?: unknown } } | null | undefined;
-type PgConnectionState = { _activeQuery?: ActiveStatement; connection?: { parsedStatements?: Record<string, string> } };
+type ActiveStatement = { text?: unknown; name?: unknown; cursor?: { text?: unknown } };
+type PgConnectionState = { _activeQuery?: ActiveStatement | null; connection?: { parsedStatements?: Record<string, string> } };
+
+/** The text of pg's running statement: its own, a prepared one's by its name, or a stream's cursor's. */
+function activeText(state: PgConnectionState, active: ActiveStatement): unknown {
+  if (typeof active.text === 'string') return active.text;
+  if (typeof active.name === 'string') return state.connection?.parsedStatements?.[active.name];
+  return active.cursor?.text;
+}
 
 /**
  * The statement pg is running on the client (its `_activeQuery`: what query() leases and pool.query() run, or one an
@@ -125,7 +132,7 @@ export function leasedStatement(client: pg.Client): LeasedStatement | undefined 
   const state = client as unknown as PgConnectionState;
   const active = state._activeQuery;
   if (active != null) {
-    const text = typeof active.text === 'string' ? active.text : typeof active.name === 'string' ? state.connection?.parsedStatements?.[active.name] : active.cursor?.text;
+    const text = activeText(state, active);
     return typeof text === 'string' ? { sql: text, running: true } : undefined;
   }
   const last = (client as pg.Client & StatementReporting)[LAST_STATEMENT];

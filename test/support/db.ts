@@ -7,14 +7,19 @@ export function adminUrl(): string {
   return inject('pgAdminUrl');
 }
 
+/** The server's admin URL (never through a pooler), on `database` when one is named. */
+function adminUrlOf(database?: string): string {
+  const url = new URL(adminUrl());
+  if (database) url.pathname = `/${database}`;
+  return url.toString();
+}
+
 export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
   sql: string,
   params: unknown[] = [],
   database?: string,
 ): Promise<pg.QueryResult<R>> {
-  const url = new URL(adminUrl());
-  if (database) url.pathname = `/${database}`;
-  const client = new pg.Client({ connectionString: url.toString(), application_name: 'test-admin' });
+  const client = new pg.Client({ connectionString: adminUrlOf(database), application_name: 'test-admin' });
   await client.connect();
   try {
     return await client.query<R>(sql, params);
@@ -28,9 +33,7 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
  * lock runs for exactly as long as a test needs, where a pg_sleep() of a guessed length would race the test's checks.
  */
 export async function holdAdvisoryLock(database: string, key: number): Promise<{ release(): Promise<void> }> {
-  const url = new URL(adminUrl());
-  url.pathname = `/${database}`;
-  const holder = new pg.Client({ connectionString: url.toString(), application_name: 'test-lock-holder' });
+  const holder = new pg.Client({ connectionString: adminUrlOf(database), application_name: 'test-lock-holder' });
   await holder.connect();
   await holder.query('SELECT pg_advisory_lock($1)', [key]);
   return { release: () => holder.end() };

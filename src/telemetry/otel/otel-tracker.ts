@@ -318,7 +318,7 @@ class OtelTracker implements PoolTracker {
   leakDetected(event: LeakEvent): void {
     const series = this.seriesFor(event.pool);
     this.leaks.add(1, series.common);
-    this.spans.leakDetected(series.span, event, event.statement && sharedShapes.shape(event.statement.sql));
+    this.spans.leakDetected(series.span, event);
   }
 
   leakResolved(event: LeakEvent): void {

@@ -24,14 +24,15 @@ import { ATTR_DB_RESPONSE_RETURNED_ROWS } from '@opentelemetry/semantic-conventi
 import { PgManagerError } from '../../errors.js';
 import { MAX_NORMALIZED_LENGTH } from '../../sql/renderer.js';
 import type { QueryShape } from '../../sql/shape.js';
+import { sharedShapes } from '../../sql/shape-cache.js';
 import { isConnectionBroken, sqlstateOf } from '../../sqlstate.js';
 import type { LeakEvent, QueryEvent } from '../../tracker.js';
 import { wallClockMs } from '../wall-clock.js';
 import {
   ATTR_PG_MANAGER_ATTEMPTS,
   ATTR_PG_MANAGER_LEASE_HELD_SECONDS,
-  ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING,
   ATTR_PG_MANAGER_LEASE_ID,
+  ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING,
   SPAN_NAME_LEAK,
   SPAN_NAME_LEAK_RESOLVED,
 } from './names.js';
@@ -97,15 +98,16 @@ function isContext(value: unknown): value is Context {
   return typeof value === 'object' && value !== null && typeof (value as Context).getValue === 'function';
 }
 
-/** `shape`: of the statement the connection was running or ran last, when the event names one. */
-function leakAttributes(poolAttributes: Attributes, event: LeakEvent, shape?: QueryShape): Attributes {
+function leakAttributes(poolAttributes: Attributes, event: LeakEvent): Attributes {
   const attributes: Attributes = {
     ...poolAttributes,
     [ATTR_PG_MANAGER_LEASE_ID]: event.leaseId,
     [ATTR_PG_MANAGER_LEASE_HELD_SECONDS]: event.heldSeconds,
   };
   if (event.stack !== undefined) attributes[ATTR_CODE_STACKTRACE] = event.stack;
-  if (event.statement !== undefined && shape !== undefined) {
+  // The statement the connection was running or ran last, shown as a query span shows its text.
+  if (event.statement !== undefined) {
+    const shape = sharedShapes.shape(event.statement.sql);
     attributes[ATTR_DB_QUERY_TEXT] = queryText(event.statement.sql, shape);
     if (shape.summary) attributes[ATTR_DB_QUERY_SUMMARY] = shape.summary;
     attributes[ATTR_PG_MANAGER_LEASE_STATEMENT_RUNNING] = event.statement.running;
@@ -148,13 +150,13 @@ export class TrackerSpans {
     span.end(startTime + event.durationSeconds * 1000);
   }
 
-  leakDetected(poolAttributes: Attributes, event: LeakEvent, shape?: QueryShape): void {
+  leakDetected(poolAttributes: Attributes, event: LeakEvent): void {
     const now = Date.now();
     // The span covers the lease from its acquisition to the moment it was found leaked, as a root:
     // the sweep that finds it runs outside any request.
     const span = this.tracer.startSpan(
       SPAN_NAME_LEAK,
-      { kind: SpanKind.INTERNAL, startTime: now - event.heldSeconds * 1000, attributes: leakAttributes(poolAttributes, event, shape) },
+      { kind: SpanKind.INTERNAL, startTime: now - event.heldSeconds * 1000, attributes: leakAttributes(poolAttributes, event) },
       ROOT_CONTEXT,
     );
     span.setStatus({ code: SpanStatusCode.ERROR, message: `connection not released after ${event.heldSeconds.toFixed(1)} s` });
